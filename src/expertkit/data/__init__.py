@@ -1,0 +1,1 @@
+"""Datasets: raw loaders, field mapping, validation, dedup, split, chat formatting, stats."""

@@ -1,0 +1,169 @@
+"""Rules beyond types: ranges, cross-field rules and files, each with a message that says what
+was found and what is expected (`training.config.rank: 0 is not allowed (DoRA: use 12-16)`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from expertkit.manifest.model import NAME_PATTERN, SEMVER_PATTERN, Manifest
+from expertkit.manifest.problems import Problem
+
+CAPABILITY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*:\S.*$")
+REQUIRE_PATTERN = re.compile(r"^(?P<name>[^@\s]+)(?:@(?P<spec>.+))?$")
+RANK_ADVICE = {"dora": "DoRA: use 12-16", "lora": "LoRA: use 16-32"}
+# the guide's load_order bands, by the kind of expert
+LOAD_ORDER_BANDS = {"foundation": (1, 3), "format": (4, 5), "technology": (6, 7), "task": (8, 10)}
+
+
+def semantic_problems(m: Manifest, base_dir: Path | None) -> list[Problem]:
+    """Every rule below, in manifest order. ``base_dir`` None skips file checks."""
+    problems = _identity(m) + _adapter_config(m) + _constraints(m) + _capabilities(m) + _dataset(m)
+    if base_dir is not None:
+        problems += _files(m, base_dir)
+    return problems
+
+
+def _identity(m: Manifest) -> list[Problem]:
+    out = []
+    if not re.match(NAME_PATTERN, m.name):
+        out.append(Problem("name", f"{m.name!r} is not allowed (expected `expert-<name>`: lower case letters, digits and dashes)"))
+    if not re.match(SEMVER_PATTERN, m.version):
+        out.append(Problem("version", f"{m.version!r} is not a semantic version (expected e.g. 0.1.0)"))
+    if not m.base_models:
+        out.append(Problem("base_models", "empty (expected at least one base model)"))
+    for i, bm in enumerate(m.base_models):
+        if not bm.name.strip():
+            out.append(Problem(f"base_models[{i}].name", "empty (expected an alias such as smollm2-135m-instruct or a model directory)"))
+        if bm.sha256 and not re.fullmatch(r"[0-9a-f]{64}", bm.sha256):
+            out.append(Problem(f"base_models[{i}].sha256", f"{bm.sha256!r} is not a sha256 hex digest (64 hex digits, or empty)"))
+    return out
+
+
+def _adapter_config(m: Manifest) -> list[Problem]:
+    c = m.training.config
+    p = "training.config"
+    out = []
+    if c.adapter_type == "ia3":
+        for key in ("rank", "alpha"):
+            if getattr(c, key) is not None:
+                out.append(Problem(f"{p}.{key}", f"not allowed for ia3 (ia3 learns scaling vectors, it has no {key}); remove it"))
+    else:
+        advice = RANK_ADVICE[c.adapter_type]
+        if c.rank is None:
+            out.append(Problem(f"{p}.rank", f"missing ({advice})"))
+        elif c.rank <= 0:
+            out.append(Problem(f"{p}.rank", f"{c.rank} is not allowed ({advice})"))
+        if c.alpha is not None and c.alpha <= 0:
+            out.append(Problem(f"{p}.alpha", f"{c.alpha} is not allowed (expected > 0, usually 2 x rank)"))
+        elif c.rank and c.alpha is not None and c.alpha != 2 * c.rank:
+            out.append(Problem(f"{p}.alpha", f"{c.alpha:g} is not 2 x rank ({2 * c.rank}); fine if intended", "warning"))
+    if not c.target_modules:
+        out.append(Problem(f"{p}.target_modules", "empty (expected module names such as q_proj, v_proj)"))
+    positive = {"epochs": c.epochs, "learning_rate": c.learning_rate, "batch_size": c.batch_size,
+                "gradient_accumulation_steps": c.gradient_accumulation_steps, "max_seq_length": c.max_seq_length,
+                "save_steps": c.save_steps, "logging_steps": c.logging_steps}
+    for key, value in positive.items():
+        if value <= 0:
+            out.append(Problem(f"{p}.{key}", f"{value} is not allowed (expected > 0)"))
+    if c.max_steps is not None and c.max_steps <= 0:
+        out.append(Problem(f"{p}.max_steps", f"{c.max_steps} is not allowed (expected > 0, or omit it)"))
+    if c.warmup_ratio is not None and not 0 <= c.warmup_ratio < 1:
+        out.append(Problem(f"{p}.warmup_ratio", f"{c.warmup_ratio} is not allowed (expected 0 <= ratio < 1)"))
+    if not 0 <= c.dropout < 1:
+        out.append(Problem(f"{p}.dropout", f"{c.dropout} is not allowed (expected 0 <= dropout < 1)"))
+    if c.load_best_model_at_end and c.evaluation_strategy == "no":
+        out.append(Problem(f"{p}.load_best_model_at_end", "needs evaluation_strategy steps or epoch (nothing to pick the best by)"))
+    d = m.training.decoding
+    if d.temperature < 0 or not 0 < d.top_p <= 1 or d.max_new_tokens <= 0:
+        out.append(Problem("training.decoding", "expected temperature >= 0, 0 < top_p <= 1, max_new_tokens > 0"))
+    return out
+
+
+def _constraints(m: Manifest) -> list[Problem]:
+    c = m.constraints
+    out = []
+    if c.load_order is not None:
+        if not 1 <= c.load_order <= 10:
+            out.append(Problem("constraints.load_order", f"{c.load_order} is not allowed (expected 1-10: foundation 1-3, format 4-5, technology 6-7, task 8-10)"))
+        else:
+            kinds = {cap.split(":", 1)[1].strip().lower() for cap in m.capabilities if cap.startswith("kind:")}
+            for kind in kinds & LOAD_ORDER_BANDS.keys():
+                lo, hi = LOAD_ORDER_BANDS[kind]
+                if not lo <= c.load_order <= hi:
+                    out.append(Problem("constraints.load_order", f"{c.load_order} is outside the {kind} band {lo}-{hi}", "warning"))
+    if c.max_chain is not None and c.max_chain < 1:
+        out.append(Problem("constraints.max_chain", f"{c.max_chain} is not allowed (expected >= 1)"))
+    required = set()
+    for i, req in enumerate(c.requires):
+        match = REQUIRE_PATTERN.match(req.strip())
+        name = match.group("name") if match else req
+        path = f"constraints.requires[{i}]"
+        if not match or not re.match(NAME_PATTERN, name):
+            out.append(Problem(path, f"{req!r} is not `expert-<name>` or `expert-<name>@<version spec>`"))
+            continue
+        if match.group("spec"):
+            try:
+                SpecifierSet(match.group("spec"))
+            except InvalidSpecifier:
+                out.append(Problem(path, f"{match.group('spec')!r} is not a version spec (expected e.g. >=0.2,<1)"))
+        if name == m.name:
+            out.append(Problem(path, "an expert cannot require itself"))
+        required.add(name)
+    for i, other in enumerate(c.incompatible_with):
+        path = f"constraints.incompatible_with[{i}]"
+        if not re.match(NAME_PATTERN, other):
+            out.append(Problem(path, f"{other!r} is not an expert name (expected `expert-<name>`)"))
+        elif other == m.name:
+            out.append(Problem(path, "an expert cannot be incompatible with itself"))
+        elif other in required:
+            out.append(Problem(path, f"{other} is both required and incompatible"))
+    return out
+
+
+def _capabilities(m: Manifest) -> list[Problem]:
+    return [
+        Problem(f"capabilities[{i}]", f"{cap!r} is not `prefix:value` (e.g. task:sql_generation, language:en)")
+        for i, cap in enumerate(m.capabilities)
+        if not CAPABILITY_PATTERN.match(cap)
+    ]
+
+
+def _dataset(m: Manifest) -> list[Problem]:
+    d = m.training.dataset
+    out = []
+    if d.split is not None:
+        total = d.split.train + d.split.validation + d.split.test
+        if abs(total - 1.0) > 1e-6 or min(d.split.train, d.split.validation, d.split.test) < 0:
+            out.append(Problem("training.dataset.split", f"shares sum to {total:g} (expected non-negative shares summing to 1)"))
+    if d.reasoning_ratio is not None and not 0 <= d.reasoning_ratio <= 1:
+        out.append(Problem("training.dataset.reasoning_ratio", f"{d.reasoning_ratio} is not allowed (expected 0-1)"))
+    v = d.validation
+    if v and v.min_length is not None and v.max_length is not None and v.min_length > v.max_length:
+        out.append(Problem("training.dataset.validation", f"min_length {v.min_length} > max_length {v.max_length}"))
+    return out
+
+
+def _files(m: Manifest, base: Path) -> list[Problem]:
+    """Files the manifest names. Datasets are made by `dataset prepare`, so missing ones warn."""
+    out = []
+    d = m.training.dataset
+    for key in ("path", "validation_path", "test_path"):
+        rel = getattr(d, key)
+        if rel and not (base / rel).exists():
+            out.append(Problem(f"training.dataset.{key}", f"{rel} does not exist yet (run `expert-cli dataset prepare`)", "warning"))
+    dec = m.training.decoding
+    if dec.grammar_file and not (base / dec.grammar_file).is_file():
+        out.append(Problem("training.decoding.grammar_file", f"{dec.grammar_file} not found beside the manifest"))
+    elif dec.use_grammar and not dec.grammar_file and not (base / "grammar.gbnf").is_file():
+        out.append(Problem("training.decoding.use_grammar", "true, but there is no grammar.gbnf and no grammar_file"))
+    for i, sp in enumerate(m.soft_prompts):
+        if sp.path and not (base / sp.path).exists():
+            out.append(Problem(f"soft_prompts[{i}].path", f"{sp.path} not found"))
+    for i, bm in enumerate(m.base_models):
+        for j, ad in enumerate(bm.adapters):
+            if ad.path and not (base / ad.path).exists():
+                out.append(Problem(f"base_models[{i}].adapters[{j}].path", f"{ad.path} not found"))
+    return out

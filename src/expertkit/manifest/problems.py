@@ -1,0 +1,30 @@
+"""A problem found in a manifest: where (JSON path), what, and how bad."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # JSON path, e.g. "training.config.rank" or "base_models[0].name"
+    message: str  # what was found and what is expected
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        return f"{self.path or '<root>'}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def json_path(loc: tuple) -> str:
+    """('base_models', 0, 'name') -> 'base_models[0].name'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out

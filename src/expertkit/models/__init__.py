@@ -1,0 +1,1 @@
+"""Base models: resolution (aliases, imports, paths, GGUF conversion), loading, tiny test models."""

@@ -1,0 +1,74 @@
+"""Shared fixtures: an isolated EXPERT_HOME, offline hub, tiny real models, the CLI runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def expert_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own EXPERT_HOME; nothing touches ~/.expert."""
+    home = tmp_path_factory.mktemp("expert_home")
+    monkeypatch.setenv("EXPERT_HOME", str(home))
+    monkeypatch.delenv("EXPERT_DEBUG", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    from expertkit.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_llama"), "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_dir(tmp_path_factory) -> Path:
+    from expertkit.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_qwen3"), "qwen3")
+
+
+@pytest.fixture(params=["llama", "qwen3"])
+def tiny_model_dir(request, tiny_llama_dir, tiny_qwen3_dir) -> Path:
+    """Both tiny architectures, for tests that must hold for each."""
+    return tiny_llama_dir if request.param == "llama" else tiny_qwen3_dir
+
+
+class CliResult:
+    def __init__(self, exit_code: int, stdout: str, stderr: str) -> None:
+        self.exit_code, self.stdout, self.stderr = exit_code, stdout, stderr
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def __repr__(self) -> str:
+        return f"CliResult(exit_code={self.exit_code}, stdout={self.stdout[-2000:]!r}, stderr={self.stderr[-2000:]!r})"
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """Run `expert-cli ARGS...` in-process through the real entry point (typer app + error mapping)."""
+    from typer.testing import CliRunner
+
+    from expertkit.cli.main import app
+
+    runner = CliRunner()
+
+    def run(*args: str | Path, cwd: Path | None = None, input: str | None = None) -> CliResult:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        res = runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+        return CliResult(res.exit_code, res.stdout, res.stderr)
+
+    return run
