@@ -72,3 +72,37 @@ def cli(monkeypatch):
         return CliResult(res.exit_code, res.stdout, res.stderr)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def real_model_home(tmp_path_factory) -> Path:
+    """A `models/` dir holding the real default model (SmolLM2-135M), converted once per session (~30 s).
+
+    Only `slow` tests should use it (through `real_model`). Set EXPERTKIT_REAL_MODELS to an already
+    prepared `$EXPERT_HOME/models` dir to skip the conversion.
+    """
+    from expertkit.models.aliases import ALIASES, DEFAULT_MODEL, prepare_alias
+
+    given = os.environ.get("EXPERTKIT_REAL_MODELS")
+    if given and (Path(given) / DEFAULT_MODEL / "config.json").is_file():
+        return Path(given)
+    home = tmp_path_factory.mktemp("real_model_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPERT_HOME", str(home))
+        prepare_alias(ALIASES[DEFAULT_MODEL])
+    return home / "models"
+
+
+@pytest.fixture
+def real_model(real_model_home, expert_home) -> str:
+    """Link the session's converted real model into this test's EXPERT_HOME; returns the alias name to use."""
+    import shutil
+
+    from expertkit.models.aliases import DEFAULT_MODEL
+
+    models = expert_home / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (models / DEFAULT_MODEL).symlink_to(real_model_home / DEFAULT_MODEL, target_is_directory=True)
+    if (real_model_home / "index.json").is_file():  # carries the cached digest (keyed by the real path)
+        shutil.copy2(real_model_home / "index.json", models / "index.json")
+    return DEFAULT_MODEL

@@ -19,12 +19,21 @@ def write_bytes(path: str | Path, data: bytes, *, mode: int | None = None) -> No
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, mode if mode is not None else _default_mode(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _default_mode(path: Path) -> int:
+    """mkstemp makes 0600 files; keep an existing file's mode, else what open() would give."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_text(path: str | Path, text: str, *, mode: int | None = None) -> None:

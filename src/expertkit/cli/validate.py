@@ -1,4 +1,4 @@
-"""`expert-cli validate`: report every manifest problem at once."""
+"""`expert-cli validate`: report every manifest problem at once (exit 2 on errors, 0 with warnings)."""
 
 from __future__ import annotations
 
@@ -22,36 +22,60 @@ def validate(
     json_out: JsonOpt = False,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
 ) -> None:
-    from rich.console import Console
-
+    from expertkit.errors import ManifestError
     from expertkit.manifest.loader import inspect_manifest
 
-    loaded, problems = inspect_manifest(manifest)
+    try:
+        loaded, problems = inspect_manifest(manifest)
+    except ManifestError as exc:
+        if not json_out:
+            raise
+        # unreadable / not JSON: still one JSON document on stdout for machines
+        _print_json(manifest, None, [{"path": "", "message": exc.message, "severity": "error"}], [])
+        raise typer.Exit(2) from None
     if strict:
         problems = [type(p)(p.path, p.message, "error") for p in problems]
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
-    ok = not errors
     if json_out:
-        payload = {
-            "manifest": str(manifest),
-            "valid": ok,
-            "migrated_from": loaded.migrated_from if loaded else None,
-            "errors": [p.to_dict() for p in errors],
-            "warnings": [p.to_dict() for p in warnings],
-        }
-        typer.echo(json.dumps(payload, indent=2))
+        _print_json(manifest, loaded, [p.to_dict() for p in errors], [p.to_dict() for p in warnings])
     else:
-        out = Console(highlight=False, soft_wrap=True)
-        for p in errors:
-            out.print(f"[red]error[/]   {p}", markup=True)
-        for p in warnings:
-            out.print(f"[yellow]warning[/] {p}", markup=True)
-        if ok:
-            name = f"{loaded.model.name} {loaded.model.version}" if loaded else str(manifest)
-            note = f" (schema 1.0, migrated to 2.0 in memory)" if loaded and loaded.migrated_from else ""
-            out.print(f"[green]✓[/] {manifest}: {name} is valid{note}; {len(warnings)} warning(s)")
-        else:
-            out.print(f"[red]✗[/] {manifest}: {len(errors)} error(s), {len(warnings)} warning(s)")
-    if not ok:
+        _print_text(manifest, loaded, errors, warnings, strict)
+    if errors:
         raise typer.Exit(2)
+
+
+def _print_json(manifest: Path, loaded, errors: list[dict], warnings: list[dict]) -> None:
+    payload = {
+        "manifest": str(manifest),
+        "valid": not errors,
+        "name": loaded.model.name if loaded and not errors else None,
+        "version": loaded.model.version if loaded and not errors else None,
+        "migrated_from": loaded.migrated_from if loaded else None,
+        "errors": errors,
+        "warnings": warnings,
+    }
+    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def _print_text(manifest: Path, loaded, errors: list, warnings: list, strict: bool) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    out = Console(highlight=False, soft_wrap=True)
+    # escape: messages quote user text, which may contain [rich] markup
+    for p in errors:
+        out.print(f"[red]error[/]   {escape(str(p))}")
+    for p in warnings:
+        out.print(f"[yellow]warning[/] {escape(str(p))}")
+    unknown = [p.path for p in warnings + errors if p.message.startswith("unknown key")]
+    if unknown:
+        out.print(f"unknown keys (kept as is; typos?): {escape(', '.join(unknown))}")
+    where = escape(str(manifest))
+    if not errors:
+        name = escape(f"{loaded.model.name} {loaded.model.version}") if loaded else where
+        note = " (schema 1.0, migrated to 2.0 in memory)" if loaded and loaded.migrated_from else ""
+        out.print(f"[green]✓[/] {where}: {name} is valid{note}; {len(warnings)} warning(s)")
+    else:
+        extra = " (--strict: warnings count as errors)" if strict else ""
+        out.print(f"[red]✗[/] {where}: {len(errors)} error(s), {len(warnings)} warning(s){extra}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from expertkit.manifest.model import NAME_PATTERN, SEMVER_PATTERN, Manifest
+from expertkit.manifest.model import NAME_PATTERN, SEMVER_PATTERN, Manifest, TrainingConfig
 from expertkit.manifest.problems import Problem
 
 CAPABILITY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*:\S.*$")
@@ -26,12 +26,18 @@ def semantic_problems(m: Manifest, base_dir: Path | None) -> list[Problem]:
     return problems
 
 
-def _identity(m: Manifest) -> list[Problem]:
+def identity_format_problems(name: str | None, version: str | None) -> list[Problem]:
+    """The name and version rules (None skips one)."""
     out = []
-    if not re.match(NAME_PATTERN, m.name):
-        out.append(Problem("name", f"{m.name!r} is not allowed (expected `expert-<name>`: lower case letters, digits and dashes)"))
-    if not re.match(SEMVER_PATTERN, m.version):
-        out.append(Problem("version", f"{m.version!r} is not a semantic version (expected e.g. 0.1.0)"))
+    if name is not None and not re.fullmatch(NAME_PATTERN, name):
+        out.append(Problem("name", f"{name!r} is not allowed (expected `expert-<name>`: lower case letters, digits and dashes)"))
+    if version is not None and not re.fullmatch(SEMVER_PATTERN, version):
+        out.append(Problem("version", f"{version!r} is not a semantic version (expected e.g. 0.1.0)"))
+    return out
+
+
+def _identity(m: Manifest) -> list[Problem]:
+    out = identity_format_problems(m.name, m.version)
     if not m.base_models:
         out.append(Problem("base_models", "empty (expected at least one base model)"))
     for i, bm in enumerate(m.base_models):
@@ -62,24 +68,49 @@ def _adapter_config(m: Manifest) -> list[Problem]:
             out.append(Problem(f"{p}.alpha", f"{c.alpha:g} is not 2 x rank ({2 * c.rank}); fine if intended", "warning"))
     if not c.target_modules:
         out.append(Problem(f"{p}.target_modules", "empty (expected module names such as q_proj, v_proj)"))
+    for i, module in enumerate(c.target_modules):
+        if not module.strip():
+            out.append(Problem(f"{p}.target_modules[{i}]", "empty (expected a module name such as q_proj)"))
+    out += _feedforward(c, p)
     positive = {"epochs": c.epochs, "learning_rate": c.learning_rate, "batch_size": c.batch_size,
                 "gradient_accumulation_steps": c.gradient_accumulation_steps, "max_seq_length": c.max_seq_length,
                 "save_steps": c.save_steps, "logging_steps": c.logging_steps}
     for key, value in positive.items():
         if value <= 0:
-            out.append(Problem(f"{p}.{key}", f"{value} is not allowed (expected > 0)"))
+            out.append(Problem(f"{p}.{key}", f"{value:g} is not allowed (expected > 0)"))
     if c.max_steps is not None and c.max_steps <= 0:
         out.append(Problem(f"{p}.max_steps", f"{c.max_steps} is not allowed (expected > 0, or omit it)"))
     if c.warmup_ratio is not None and not 0 <= c.warmup_ratio < 1:
-        out.append(Problem(f"{p}.warmup_ratio", f"{c.warmup_ratio} is not allowed (expected 0 <= ratio < 1)"))
+        out.append(Problem(f"{p}.warmup_ratio", f"{c.warmup_ratio:g} is not allowed (expected 0 <= ratio < 1)"))
     if not 0 <= c.dropout < 1:
-        out.append(Problem(f"{p}.dropout", f"{c.dropout} is not allowed (expected 0 <= dropout < 1)"))
+        out.append(Problem(f"{p}.dropout", f"{c.dropout:g} is not allowed (expected 0 <= dropout < 1)"))
     if c.load_best_model_at_end and c.evaluation_strategy == "no":
         out.append(Problem(f"{p}.load_best_model_at_end", "needs evaluation_strategy steps or epoch (nothing to pick the best by)"))
+    return out + _decoding(m)
+
+
+def _decoding(m: Manifest) -> list[Problem]:
     d = m.training.decoding
-    if d.temperature < 0 or not 0 < d.top_p <= 1 or d.max_new_tokens <= 0:
-        out.append(Problem("training.decoding", "expected temperature >= 0, 0 < top_p <= 1, max_new_tokens > 0"))
-    return out
+    rules = [
+        ("temperature", d.temperature, d.temperature >= 0, ">= 0; 0 = greedy"),
+        ("top_p", d.top_p, 0 < d.top_p <= 1, "0 < top_p <= 1"),
+        ("top_k", d.top_k, d.top_k >= 0, ">= 0; 0 = off"),
+        ("min_p", d.min_p, 0 <= d.min_p <= 1, "0-1; 0 = off"),
+        ("max_new_tokens", d.max_new_tokens, d.max_new_tokens > 0, "> 0"),
+    ]
+    return [Problem(f"training.decoding.{key}", f"{value:g} is not allowed (expected {expected})") for key, value, ok, expected in rules if not ok]
+
+
+def _feedforward(c: TrainingConfig, p: str) -> list[Problem]:
+    """ia3's feedforward_modules must be a subset of target_modules (PEFT refuses otherwise)."""
+    if c.feedforward_modules is None:
+        return []
+    if c.adapter_type != "ia3":
+        return [Problem(f"{p}.feedforward_modules", f"ignored: only ia3 uses it (adapter_type is {c.adapter_type})", "warning")]
+    extra = [mod for mod in c.feedforward_modules if mod not in c.target_modules]
+    if extra:
+        return [Problem(f"{p}.feedforward_modules", f"{', '.join(extra)} not in target_modules (expected a subset of target_modules)")]
+    return []
 
 
 def _constraints(m: Manifest) -> list[Problem]:
@@ -101,7 +132,7 @@ def _constraints(m: Manifest) -> list[Problem]:
         match = REQUIRE_PATTERN.match(req.strip())
         name = match.group("name") if match else req
         path = f"constraints.requires[{i}]"
-        if not match or not re.match(NAME_PATTERN, name):
+        if not match or not re.fullmatch(NAME_PATTERN, name):
             out.append(Problem(path, f"{req!r} is not `expert-<name>` or `expert-<name>@<version spec>`"))
             continue
         if match.group("spec"):
@@ -114,7 +145,7 @@ def _constraints(m: Manifest) -> list[Problem]:
         required.add(name)
     for i, other in enumerate(c.incompatible_with):
         path = f"constraints.incompatible_with[{i}]"
-        if not re.match(NAME_PATTERN, other):
+        if not re.fullmatch(NAME_PATTERN, other):
             out.append(Problem(path, f"{other!r} is not an expert name (expected `expert-<name>`)"))
         elif other == m.name:
             out.append(Problem(path, "an expert cannot be incompatible with itself"))
@@ -139,31 +170,41 @@ def _dataset(m: Manifest) -> list[Problem]:
         if abs(total - 1.0) > 1e-6 or min(d.split.train, d.split.validation, d.split.test) < 0:
             out.append(Problem("training.dataset.split", f"shares sum to {total:g} (expected non-negative shares summing to 1)"))
     if d.reasoning_ratio is not None and not 0 <= d.reasoning_ratio <= 1:
-        out.append(Problem("training.dataset.reasoning_ratio", f"{d.reasoning_ratio} is not allowed (expected 0-1)"))
+        out.append(Problem("training.dataset.reasoning_ratio", f"{d.reasoning_ratio:g} is not allowed (expected 0-1)"))
     v = d.validation
     if v and v.min_length is not None and v.max_length is not None and v.min_length > v.max_length:
         out.append(Problem("training.dataset.validation", f"min_length {v.min_length} > max_length {v.max_length}"))
     return out
 
 
+def _exists(base: Path, rel: str, *, file_only: bool = False) -> bool:
+    """Whether ``rel`` (relative to the manifest) exists; an unusable name (NUL, too long) doesn't."""
+    try:
+        target = base / rel
+        return target.is_file() if file_only else target.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _files(m: Manifest, base: Path) -> list[Problem]:
-    """Files the manifest names. Datasets are made by `dataset prepare`, so missing ones warn."""
+    """Files the manifest names, relative to it. Datasets are made by `dataset prepare`, so
+    missing ones only warn; grammar, soft prompt and adapter files must exist."""
     out = []
     d = m.training.dataset
     for key in ("path", "validation_path", "test_path"):
         rel = getattr(d, key)
-        if rel and not (base / rel).exists():
+        if rel and not _exists(base, rel):
             out.append(Problem(f"training.dataset.{key}", f"{rel} does not exist yet (run `expert-cli dataset prepare`)", "warning"))
     dec = m.training.decoding
-    if dec.grammar_file and not (base / dec.grammar_file).is_file():
-        out.append(Problem("training.decoding.grammar_file", f"{dec.grammar_file} not found beside the manifest"))
-    elif dec.use_grammar and not dec.grammar_file and not (base / "grammar.gbnf").is_file():
-        out.append(Problem("training.decoding.use_grammar", "true, but there is no grammar.gbnf and no grammar_file"))
+    if dec.grammar_file and not _exists(base, dec.grammar_file, file_only=True):
+        out.append(Problem("training.decoding.grammar_file", f"{dec.grammar_file} not found (expected a GBNF file, relative to the manifest)"))
+    elif dec.use_grammar and not dec.grammar_file and not _exists(base, "grammar.gbnf", file_only=True):
+        out.append(Problem("training.decoding.use_grammar", "true, but there is no grammar.gbnf beside the manifest and no grammar_file"))
     for i, sp in enumerate(m.soft_prompts):
-        if sp.path and not (base / sp.path).exists():
-            out.append(Problem(f"soft_prompts[{i}].path", f"{sp.path} not found"))
+        if sp.path and not _exists(base, sp.path):
+            out.append(Problem(f"soft_prompts[{i}].path", f"{sp.path} not found (expected a safetensors file, relative to the manifest)"))
     for i, bm in enumerate(m.base_models):
         for j, ad in enumerate(bm.adapters):
-            if ad.path and not (base / ad.path).exists():
-                out.append(Problem(f"base_models[{i}].adapters[{j}].path", f"{ad.path} not found"))
+            if ad.path and not _exists(base, ad.path):
+                out.append(Problem(f"base_models[{i}].adapters[{j}].path", f"{ad.path} not found (expected the adapter, relative to the manifest)"))
     return out

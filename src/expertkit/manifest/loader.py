@@ -18,8 +18,11 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from expertkit.errors import ManifestError
-from expertkit.manifest.model import Manifest, Section
+from expertkit.manifest.model import Manifest, Perf, QualityMetrics, Section
 from expertkit.manifest.problems import Problem, json_path
+
+# sections whose extra keys are expected, not typos
+OPEN_SECTIONS = (QualityMetrics, Perf)
 
 
 @dataclass
@@ -44,16 +47,47 @@ class LoadedManifest:
 
 def read_json(path: Path) -> Any:
     """Parse JSON; a syntax error names file:line:column."""
+    return read_json_checked(path)[0]
+
+
+def read_json_checked(path: Path) -> tuple[Any, list[Problem]]:
+    """Parse JSON and warn about duplicate keys (json keeps only the last value of each)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError(f"{path}: file not found", hint="run `expert-cli new NAME` to create an expert") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read: {exc}") from None
+    duplicates: dict[int, list[str]] = {}
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in obj:
+                duplicates.setdefault(id(obj), []).append(key)
+            obj[key] = value
+        return obj
+
     try:
-        return json.loads(text)
+        data = json.loads(text, object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: nested too deeply to be a manifest") from None
+    return data, _duplicate_problems(data, duplicates) if duplicates else []
+
+
+def _duplicate_problems(node: Any, duplicates: dict[int, list[str]], loc: tuple = ()) -> list[Problem]:
+    found: list[Problem] = []
+    if isinstance(node, dict):
+        for key in dict.fromkeys(duplicates.get(id(node), [])):
+            found.append(Problem(json_path(loc + (key,)), "duplicate key: only the last value is used", "warning"))
+        for key, value in node.items():
+            found += _duplicate_problems(value, duplicates, loc + (key,))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _duplicate_problems(value, duplicates, loc + (i,))
+    return found
 
 
 def migrate(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None, list[Problem]]:
@@ -72,7 +106,12 @@ def migrate(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None, list[Probl
         base = {"name": base}
     elif base is None and "base_models" not in data:
         return raw, None, [Problem("base_model", "schema 1.0 manifest without `base_model`")]
+    elif base is not None and not isinstance(base, dict):
+        found = json.dumps(base, default=str)[:60]
+        return raw, None, [Problem("base_model", f"{found} is invalid (expected a model name or an object with `name`)")]
     if isinstance(base, dict):
+        if "adapters" in base and "adapters" in data:
+            return raw, None, [Problem("adapters", "both `adapters` and `base_model.adapters` are present; keep one")]
         base.setdefault("adapters", data.pop("adapters", []))
         data["base_models"] = [base]
     data["schema_version"] = "2.0"
@@ -86,22 +125,70 @@ def _legacy_path(path: str) -> str:
     return path.replace("base_models[0]", "base_model", 1)
 
 
-def _pydantic_problems(exc: PydanticValidationError) -> list[Problem]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        # union members add their type name to loc (e.g. 'str', 'Limitation'); drop those
-        loc = tuple(p for p in loc if not (isinstance(p, str) and (p[:1].isupper() or p in {"str", "int", "float", "dict[str,any]"})))
-        found = err.get("input")
-        shown = "missing" if err["type"] == "missing" else f"{json.dumps(found, default=str)[:60]} is invalid"
-        problems.append(Problem(json_path(loc), f"{shown}: {err['msg'][0].lower()}{err['msg'][1:]}"))
-    # a union failure reports once per member; keep one line per path+message
-    return list(dict.fromkeys(problems))
+def _data_loc(data: Any, loc: tuple, missing: bool) -> tuple:
+    """The part of a pydantic ``loc`` that names real JSON keys/indexes.
+
+    Unions add a member tag to ``loc`` (`str`, `dict[str,any]`, `Limitation`); we follow the
+    data instead of guessing tag names, so only keys the user wrote (or must write) remain.
+    """
+    kept: list = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif missing and i == len(loc) - 1:
+            pass  # the required key the user left out
+        else:
+            continue  # a union member tag, not a key
+        kept.append(part)
+    return tuple(kept)
+
+
+def _expected(msg: str) -> str:
+    """pydantic's "Input should be a valid integer" -> "a valid integer"."""
+    for prefix in ("Input should be ", "Value should be ", "Input must be "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg[:1].lower() + msg[1:]
+
+
+def _pydantic_problems(exc: PydanticValidationError, data: Any) -> list[Problem]:
+    """One problem per JSON path: what was found and what is expected."""
+    errors = [(json_path(_data_loc(data, tuple(e["loc"]), e["type"] == "missing")), e) for e in exc.errors(include_url=False)]
+    paths = {path for path, _ in errors}
+    found_at: dict[str, str] = {}
+    expected_at: dict[str, list[str]] = {}
+    for path, err in errors:
+        deeper = any(p.startswith(path + ".") or p.startswith(path + "[") for p in paths if path)
+        if deeper and err["type"].endswith("_type"):
+            continue  # a union member the input clearly wasn't meant for; its deeper error says more
+        if err["type"] == "missing":
+            found_at[path], expected = "missing", "required"
+        else:
+            found_at.setdefault(path, f"{json.dumps(err.get('input'), default=str)[:60]} is invalid")
+            expected = "expected " + _expected(err["msg"])
+        # a union failure reports once per member: gather them into one line
+        expected_at.setdefault(path, [])
+        if expected not in expected_at[path]:
+            expected_at[path].append(expected)
+    return [Problem(path, f"{found_at[path]} ({' or '.join(expected_at[path]).replace(' or expected ', ' or ')})") for path in expected_at]
+
+
+def _identity_problems(data: dict[str, Any]) -> list[Problem]:
+    """name/version rules for a manifest that failed on types elsewhere, so all show at once."""
+    from expertkit.manifest.checks import identity_format_problems
+
+    name, version = data.get("name"), data.get("version")
+    return identity_format_problems(name if isinstance(name, str) else None, version if isinstance(version, str) else None)
 
 
 def unknown_keys(node: Any, loc: tuple = ()) -> list[Problem]:
     """Keys the model doesn't know (kept, but probably typos). `_`-prefixed keys are comments."""
     found: list[Problem] = []
+    if isinstance(node, OPEN_SECTIONS):
+        return found  # metric bags: tools and people add their own metrics ("sql_valid": "16/18")
     if isinstance(node, Section):
         for key in node.model_extra or {}:
             if not key.startswith("_"):
@@ -127,7 +214,7 @@ def parse_manifest(raw: Any, base_dir: Path | None = None, *, check_files: bool 
     try:
         model = Manifest.model_validate(data)
     except PydanticValidationError as exc:
-        problems = _pydantic_problems(exc)
+        problems = _pydantic_problems(exc, data) + _identity_problems(data)
         model = None
     if model is not None:
         problems = unknown_keys(model) + semantic_problems(model, base_dir if check_files else None)
@@ -139,8 +226,9 @@ def parse_manifest(raw: Any, base_dir: Path | None = None, *, check_files: bool 
 def inspect_manifest(path: str | Path, *, check_files: bool = True) -> tuple[LoadedManifest | None, list[Problem]]:
     """Load and check without raising for validation problems (parse errors still raise)."""
     path = Path(path)
-    raw = read_json(path)
+    raw, duplicates = read_json_checked(path)
     model, migrated_from, problems = parse_manifest(raw, path.parent, check_files=check_files)
+    problems = duplicates + problems
     if model is None or any(p.severity == "error" for p in problems):
         return None, problems
     warnings = [p for p in problems if p.severity == "warning"]

@@ -134,6 +134,11 @@ class Dataset(Section):
         None, description="Share of examples given a <think> block (default 0.75 for chatml/qwen3 templates)."
     )
     system_prompt: str | None = Field(None, description="System message used when an example has none.")
+    input_role: Literal["system", "user"] = Field(
+        "system",
+        description="Where an instruction-style record's `input` (context) goes: a line after the system prompt "
+        "(as in the guide's preprocess.py), or after the instruction in the user turn.",
+    )
     seed: int = Field(42, description="Shuffle seed for `dataset prepare`.")
     preprocessing: dict[str, Any] | None = Field(None, description="Counts written by `dataset prepare`.")
 

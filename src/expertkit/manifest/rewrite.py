@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,14 @@ def update_manifest(path: str | Path, edit: Callable[[dict[str, Any]], None]) ->
     model, _, problems = parse_manifest(new, path.parent, check_files=False)
     errors = [p for p in problems if p.severity == "error"]
     if model is None or errors:
-        raise ManifestError(f"{path}: refusing to write an invalid manifest: {errors[0] if errors else 'invalid'}")
+        raise ManifestError(
+            f"{path}: refusing to write an invalid manifest: {errors[0] if errors else 'invalid'}",
+            problems=errors,
+        )
     indent = _detect_indent(path)
-    atomic.write_text(path, json.dumps(new, indent=indent, ensure_ascii=False) + "\n")
+    # keep the file's permissions: the atomic writer's temp file would otherwise make it 0600
+    mode = stat.S_IMODE(path.stat().st_mode)
+    atomic.write_text(path, json.dumps(new, indent=indent, ensure_ascii=False) + "\n", mode=mode)
     return new
 
 

@@ -1,0 +1,180 @@
+"""`expert-cli dataset prepare|validate|stats`: the guide's "Dataset Creation" as commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from expertkit.cli.errors import handle_errors
+from expertkit.cli.options import JsonOpt, ManifestOpt, ModelOpt, SeedOpt
+
+dataset_app = typer.Typer(help="Prepare, validate and describe training data (Qwen3 native chat format).", no_args_is_help=True)
+
+PathArg = Annotated[Path, typer.Argument(help="A dataset file (.jsonl; stats also reads .json, .csv, .parquet).")]
+OptionalManifest = Annotated[
+    Path | None,
+    typer.Option("--manifest", "-m", help="Manifest whose base model's tokenizer measures lengths in tokens (and gives max_seq_length)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dataset_app, name="dataset")
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True, stderr=stderr)
+
+
+@dataset_app.command("prepare", help="Raw files in datasets/raw -> train/validation/test .jsonl, counts into the manifest.")
+@handle_errors
+def prepare_cmd(
+    manifest: ManifestOpt = Path("manifest.json"),
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Go on past invalid records; they are written with their reason to datasets/processed/rejected.jsonl.")
+    ] = False,
+    seed: SeedOpt = None,
+    no_hooks: Annotated[bool, typer.Option("--no-hooks", help="Ignore the HOOKS defined in the expert's preprocess.py.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    from expertkit.data.pipeline import load_hooks, prepare
+
+    hooks = None if no_hooks else load_hooks(manifest.parent / "preprocess.py")
+    result = prepare(manifest, hooks=hooks, skip_invalid=skip_invalid, seed=seed)
+    if json_out:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    _print_prepare(result)
+
+
+def _print_prepare(result: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = _console()
+    files = ", ".join(f"{f} ({n})" for f, n in result.files.items())
+    out.print(f"read {len(result.files)} file(s): {escape(files)}")
+    if result.hooks:
+        out.print(f"hooks from preprocess.py: {', '.join(result.hooks)}")
+    table = Table(title_justify="left", show_header=True)
+    table.add_column("split")
+    table.add_column("examples", justify="right")
+    table.add_column("file", overflow="fold")
+    for name, count in result.splits.items():
+        table.add_row(name, str(count), escape(result.split_paths[name]))
+    table.add_row("[red]invalid[/]" if result.invalid else "invalid", str(result.invalid), escape(result.rejected_path))
+    table.add_row("[yellow]duplicates[/]" if result.duplicates else "duplicates", str(result.duplicates), escape(result.duplicates_path))
+    out.print(table)
+    mix = result.reasoning
+    out.print(
+        f"reasoning: {mix.with_reasoning} of {result.written} with <think> (achieved {mix.achieved_ratio:.2f}, target "
+        f"{mix.target_ratio:.2f}); {mix.direct} direct, {mix.direct_no_reasoning_available} of them without reasoning text"
+    )
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
+    out.print(f"[green]✓[/] {result.equation}")
+
+
+def _token_counter(manifest: Path, model: str | None) -> tuple[Callable[[list[str]], list[int]], int, str]:
+    """(count tokens of texts, max_seq_length, model name) for the manifest's base model."""
+    from expertkit.errors import UsageError
+    from expertkit.manifest.loader import load_manifest
+    from expertkit.models.loading import load_tokenizer
+    from expertkit.models.resolve import resolve_model
+
+    loaded = load_manifest(manifest, check_files=False)
+    try:
+        spec = loaded.model.base_model(model)
+    except KeyError:
+        raise UsageError(f"--model {model}: not among the manifest's base_models") from None
+    tokenizer = load_tokenizer(resolve_model(spec.name))
+
+    def count(texts: list[str]) -> list[int]:
+        lengths: list[int] = []
+        for start in range(0, len(texts), 1000):
+            ids = tokenizer(texts[start:start + 1000], add_special_tokens=False)["input_ids"]
+            lengths += [len(x) for x in ids]
+        return lengths
+
+    return count, loaded.model.training.config.max_seq_length, spec.name
+
+
+@dataset_app.command("validate", help="Check every line is a Qwen3 conversation; with --manifest, count what max_seq_length would truncate.")
+@handle_errors
+def validate_cmd(path: PathArg, manifest: OptionalManifest = None, model: ModelOpt = None, json_out: JsonOpt = False) -> None:
+    from expertkit.data.dataset_check import check_file
+
+    counter, max_len, model_name = _token_counter(manifest, model) if manifest else (None, None, None)
+    report = check_file(path, count_tokens=counter, max_seq_length=max_len)
+    if json_out:
+        typer.echo(json.dumps({**report.to_dict(), "tokenizer": model_name}, indent=2, ensure_ascii=False))
+    else:
+        _print_check(report, model_name)
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+def _print_check(report: Any, model_name: str | None) -> None:
+    from rich.markup import escape
+
+    out = _console()
+    for problem in report.problems:
+        out.print(f"[red]error[/]   {escape(report.path)}:{problem['line']}: {escape(problem['message'])}")
+    if report.problem_count > len(report.problems):
+        out.print(f"        ... and {report.problem_count - len(report.problems)} more")
+    if report.tokens:
+        t = report.tokens
+        out.print(f"tokens ({escape(model_name or '')}): p50 {t['p50']}, p95 {t['p95']}, max {t['max']}; max_seq_length {report.max_seq_length}")
+    for warning in report.warnings:
+        out.print(f"[yellow]warning[/] {escape(warning)}")
+    if report.ok:
+        out.print(f"[green]✓[/] {escape(report.path)}: {report.lines} line(s), all valid")
+    else:
+        out.print(f"[red]✗[/] {escape(report.path)}: {report.problem_count} invalid of {report.lines} line(s)")
+
+
+@dataset_app.command("stats", help="Counts, length percentiles, think ratio, duplicates and field coverage of a dataset file.")
+@handle_errors
+def stats_cmd(path: PathArg, manifest: OptionalManifest = None, model: ModelOpt = None, json_out: JsonOpt = False) -> None:
+    from expertkit.data.stats import dataset_stats
+
+    counter, _, model_name = _token_counter(manifest, model) if manifest else (None, None, None)
+    stats = dataset_stats(path, count_tokens=counter)
+    if json_out:
+        typer.echo(json.dumps({**stats.to_dict(), "tokenizer": model_name}, indent=2, ensure_ascii=False))
+        return
+    _print_stats(stats, model_name)
+
+
+def _print_stats(stats: Any, model_name: str | None) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = _console()
+    out.print(f"[bold]{escape(stats.path)}[/]: {stats.examples} example(s), {stats.malformed} malformed, {stats.duplicates} duplicate(s)")
+    unit = f"{stats.length_unit} ({escape(model_name)})" if model_name else stats.length_unit
+    lengths = Table(title=f"length of {stats.length_of} in {unit}", title_justify="left")
+    keys = [k for k in ("min", "mean", "p50", "p90", "p95", "p99", "max") if k in stats.lengths]
+    for key in keys:
+        lengths.add_column(key, justify="right")
+    if keys:
+        lengths.add_row(*(str(stats.lengths[k]) for k in keys))
+        out.print(lengths)
+    if stats.conversations:
+        out.print(
+            f"conversations: {stats.conversations}; with <think>: {stats.with_think} (ratio {stats.think_ratio:.2f}); "
+            f"with a system turn: {stats.system_turns}; multi-turn: {stats.multi_turn}"
+        )
+    coverage = Table(title="field coverage", title_justify="left")
+    coverage.add_column("field")
+    coverage.add_column("share", justify="right")
+    for name, share in stats.field_coverage.items():
+        coverage.add_row(escape(name), f"{share:.1%}")
+    out.print(coverage)
+    for warning in stats.warnings:
+        out.print(f"[yellow]warning:[/] {escape(warning)}")

@@ -1,0 +1,115 @@
+"""`expert-cli keygen | sign | verify | trust add|list|remove`: Ed25519 signing and trust."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from expertkit.cli.errors import handle_errors
+from expertkit.cli.options import JsonOpt
+
+trust_app = typer.Typer(help="Manage the public keys whose signatures install without --trust.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("keygen", help="Create an Ed25519 signing key pair (private key 0600 + NAME.pub).")(keygen)
+    app.command("sign", help="Sign a .expert package and write its .sha256 sidecar.")(sign)
+    app.command("verify", help="Check a package's sidecar, digests, members, signature and signer. Exit 1 if any fails.")(verify)
+    app.add_typer(trust_app, name="trust")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+@handle_errors
+def keygen(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Private key path (default: $EXPERT_HOME/keys/default).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing key.")] = False,
+) -> None:
+    from expertkit.packaging.keys import generate_keypair
+
+    pair = generate_keypair(output, force=force)
+    out = _console()
+    out.print(f"[green]✓[/] private key {pair.private_path} (mode 0600)")
+    out.print(f"  public key  {pair.public_path}")
+    out.print(f"  key id      {pair.key_id}")
+    out.print(f"  share the public key; others trust it with `expert-cli trust add {pair.public_path.name}`")
+
+
+@handle_errors
+def sign(
+    expert: Annotated[Path, typer.Option("--expert", "-e", help="The .expert file to sign (rewritten in place).")],
+    key: Annotated[Path | None, typer.Option("--key", "-k", help="Private key (default: $EXPERT_HOME/keys/default).")] = None,
+) -> None:
+    from expertkit.packaging.signing import sign_package
+
+    result = sign_package(expert, key)
+    out = _console()
+    note = " (replaced the previous signature)" if result.replaced else ""
+    out.print(f"[green]✓[/] signed {result.path} with key {result.key_id[:16]}{note}")
+    out.print(f"  sha256 {result.sha256}  -> {result.sidecar}")
+
+
+@handle_errors
+def verify(
+    expert: Annotated[Path, typer.Argument(help="The .expert file.")],
+    pubkey: Annotated[Path | None, typer.Option("--pubkey", help="Require this signer (instead of the trusted-keys store).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    from expertkit.packaging.keys import load_public_key
+    from expertkit.packaging.verify import verify_package
+
+    report = verify_package(expert, pubkey=load_public_key(pubkey) if pubkey else None)
+    if json_out:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        out = _console()
+        marks = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]-[/]"}
+        from rich.markup import escape
+
+        for check in report.checks:
+            out.print(f"{marks[check.status]} {check.name:<10} {escape(check.detail)}")
+        verdict = "[green]verified[/]" if report.ok else f"[red]NOT verified[/]: {escape(report.summary())}"
+        out.print(f"{expert}: {verdict}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@trust_app.command("add", help="Trust a public key file.")
+@handle_errors
+def trust_add(pubkey_file: Annotated[Path, typer.Argument(help="PEM public key (e.g. keys/default.pub).")]) -> None:
+    from expertkit.packaging.trust import add_trusted_file
+
+    key = add_trusted_file(pubkey_file)
+    _console().print(f"[green]✓[/] trusted {key.key_id[:16]} -> {key.path}")
+
+
+@trust_app.command("list", help="List trusted keys.")
+@handle_errors
+def trust_list(json_out: JsonOpt = False) -> None:
+    from expertkit.packaging.trust import list_trusted
+
+    keys = list_trusted()
+    if json_out:
+        typer.echo(json.dumps([{"key_id": k.key_id, "path": str(k.path)} for k in keys], indent=2))
+        return
+    out = _console()
+    if not keys:
+        out.print("no trusted keys (add one with `expert-cli trust add KEY.pub`)")
+    for k in keys:
+        out.print(f"{k.key_id[:16]}  {k.path}")
+
+
+@trust_app.command("remove", help="Stop trusting a key (by public key file or key id).")
+@handle_errors
+def trust_remove(pubkey_file: Annotated[str, typer.Argument(help="PEM public key file, or a key id prefix (8+ hex).")]) -> None:
+    from expertkit.packaging.trust import remove_trusted
+
+    for k in remove_trusted(pubkey_file):
+        _console().print(f"[green]✓[/] removed {k.key_id[:16]} ({k.path.name})")

@@ -1,0 +1,95 @@
+"""`$EXPERT_HOME/registry.json`: installed experts, their versions, the current one, source and signer.
+
+Layout (version 1)::
+
+    {"version": 1, "experts": {"<name>": {"current": "<ver>", "versions": {"<ver>": {
+        "path", "source", "source_kind", "signer", "trusted", "package_sha256", "base_model",
+        "requires", "incompatible_with", "allow_unsigned", "installed_at"}}}}}
+
+Every read-modify-write holds `registry.json.lock` (filelock), and writes are atomic, so
+parallel installs never lose each other's entries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from expertkit import atomic
+from expertkit.errors import EnvironmentProblem, RegistryError
+from expertkit.models.home import experts_dir, registry_file
+from expertkit.registry.versions import newest
+
+REGISTRY_VERSION = 1
+LOCK_TIMEOUT_S = 300
+
+
+def _empty() -> dict[str, Any]:
+    return {"version": REGISTRY_VERSION, "experts": {}}
+
+
+def read_registry() -> dict[str, Any]:
+    path = registry_file()
+    if not path.is_file():
+        return _empty()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EnvironmentProblem(f"{path}: unreadable registry: {exc}", hint="restore it from a backup or remove it (installed files stay)") from None
+    if not isinstance(data, dict) or not isinstance(data.get("experts"), dict):
+        raise EnvironmentProblem(f"{path}: not an expertkit registry")
+    return data
+
+
+@contextmanager
+def registry_lock() -> Iterator[None]:
+    path = registry_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S):
+            yield
+    except Timeout:
+        raise EnvironmentProblem(f"{path}: another expert-cli is still changing the registry", hint="wait and try again") from None
+
+
+@contextmanager
+def transaction() -> Iterator[dict[str, Any]]:
+    """Read-modify-write under the lock; the new registry is written only if the block succeeds."""
+    with registry_lock():
+        data = read_registry()
+        yield data
+        atomic.write_json(registry_file(), data)
+
+
+def version_dir(name: str, version: str) -> Path:
+    return experts_dir() / name / version
+
+
+def get_expert(data: dict[str, Any], name: str) -> dict[str, Any]:
+    entry = data["experts"].get(name)
+    if not entry or not entry.get("versions"):
+        installed = ", ".join(sorted(data["experts"])) or "none"
+        raise RegistryError(f"{name} is not installed (installed: {installed})", hint="see `expert-cli list`")
+    return entry
+
+
+def current_record(data: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
+    entry = get_expert(data, name)
+    version = entry.get("current") or newest(list(entry["versions"]))
+    return version, entry["versions"][version]
+
+
+def installed_versions(data: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """name -> {version -> record}."""
+    return {name: dict(entry.get("versions", {})) for name, entry in data["experts"].items() if entry.get("versions")}
+
+
+def set_current(entry: dict[str, Any]) -> None:
+    """After removals: the current version stays if present, else the newest remaining."""
+    if entry.get("current") not in entry.get("versions", {}):
+        entry["current"] = newest(list(entry.get("versions", {})))

@@ -1,0 +1,295 @@
+"""The one training loop: TRL's SFTTrainer + PEFT, configured from ``training.config``.
+
+Why SFTTrainer as is: it accepts our pre-tokenized rows (``input_ids`` + ``labels``, masked turn
+by turn in ``tokenization.py``) and leaves the labels alone; with ``packing=True`` it packs rows
+best-fit-decreasing (``packing_strategy="bfd"``, which never splits an example) and collates
+padding-free: a batch is one flat row with per-example ``position_ids`` and no attention mask,
+which transformers turns into a block-diagonal mask, so packed examples don't see each other.
+Its fused LM head computes the loss without materialising the logits.
+
+What is ours (``ExpertSFTTrainer``): checkpoints without pickle (see ``checkpoints.py``), written
+to a temp dir and renamed, and rotation that is kill-safe too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from expertkit.errors import ValidationError
+from expertkit.manifest.model import TrainingConfig
+from expertkit.training import checkpoints as ckpt
+
+Warn = Callable[[str], None]
+_BNB_OPTIM_HINTS = ("bnb", "8bit", "paged", "4bit")
+
+
+def _scheduler(name: str) -> str:
+    from transformers.trainer_utils import SchedulerType
+
+    valid = [s.value for s in SchedulerType]
+    if name not in valid:
+        raise ValidationError(f"training.config.lr_scheduler: {name!r} is not a scheduler (one of: {', '.join(valid)})")
+    return name
+
+
+def _optim(name: str, device: str, warn: Warn) -> str:
+    from transformers.training_args import OptimizerNames
+
+    valid = [o.value for o in OptimizerNames]
+    if name not in valid:
+        raise ValidationError(f"training.config.optim: {name!r} is not an optimizer (e.g. adamw_torch, adafactor, sgd; all: {', '.join(valid)})")
+    if any(h in name for h in _BNB_OPTIM_HINTS):
+        try:
+            import bitsandbytes  # noqa: F401
+
+            ok = device.startswith("cuda")
+        except ImportError:
+            ok = False
+        if not ok:
+            warn(f"training.config.optim {name} needs bitsandbytes on CUDA; using adamw_torch instead")
+            return "adamw_torch"
+    return name
+
+
+def _precision(cfg: TrainingConfig, device: str, warn: Warn) -> tuple[bool, bool]:
+    fp16, bf16 = cfg.fp16, cfg.bf16
+    if device == "cpu":
+        for flag in ("fp16", "bf16"):
+            if getattr(cfg, flag):
+                warn(f"training.config.{flag}: mixed precision needs a CUDA GPU; training in float32 on CPU")
+        return False, False
+    if bf16:
+        import torch
+
+        if not torch.cuda.is_bf16_supported():
+            warn("training.config.bf16: this GPU has no bf16 support; using fp16 mixed precision instead")
+            return True, False
+    return fp16 and not bf16, bf16
+
+
+def _check_best_model(cfg: TrainingConfig, eval_steps: int | None) -> None:
+    if not cfg.load_best_model_at_end:
+        return
+    if cfg.evaluation_strategy == "no":
+        raise ValidationError("training.config.load_best_model_at_end: needs evaluation_strategy steps or epoch (nothing to pick the best by)")
+    if cfg.save_strategy != cfg.evaluation_strategy:
+        raise ValidationError(
+            f"training.config.load_best_model_at_end: save_strategy ({cfg.save_strategy}) must match evaluation_strategy "
+            f"({cfg.evaluation_strategy}) so every evaluated step has a checkpoint"
+        )
+    if cfg.save_strategy == "steps" and eval_steps and cfg.save_steps % eval_steps:
+        raise ValidationError(f"training.config.save_steps: {cfg.save_steps} must be a multiple of eval_steps ({eval_steps}) for load_best_model_at_end")
+
+
+def build_args(
+    cfg: TrainingConfig,
+    *,
+    run_dir: Path,
+    device: str,
+    packing: bool,
+    has_eval: bool,
+    epochs: float,
+    max_steps: int | None,
+    seed: int,
+    warn: Warn,
+) -> Any:
+    """Map every ``training.config`` field onto an SFTConfig (fallbacks reported through ``warn``)."""
+    from trl import SFTConfig
+
+    fp16, bf16 = _precision(cfg, device, warn)
+    if cfg.use_unsloth:
+        warn("training.config.use_unsloth: unsloth needs CUDA and the unsloth package; training with plain PEFT")
+    eval_strategy = cfg.evaluation_strategy if has_eval else "no"
+    eval_steps = cfg.eval_steps or cfg.logging_steps
+    if eval_strategy != "no":
+        _check_best_model(cfg, eval_steps)
+    warmup: float = 0
+    if cfg.warmup_steps is not None:
+        warmup = cfg.warmup_steps
+    elif cfg.warmup_ratio:
+        warmup = cfg.warmup_ratio  # transformers reads a value < 1 as a share of the total steps
+    return SFTConfig(
+        output_dir=str(run_dir),
+        num_train_epochs=epochs,
+        max_steps=max_steps if max_steps else -1,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        warmup_steps=warmup,
+        lr_scheduler_type=_scheduler(cfg.lr_scheduler),
+        save_strategy=cfg.save_strategy,
+        save_steps=cfg.save_steps,
+        save_total_limit=None,  # rotation is ours (kill-safe); cfg.save_total_limit applied in _save_checkpoint
+        eval_strategy=eval_strategy,
+        eval_steps=eval_steps if eval_strategy == "steps" else None,
+        load_best_model_at_end=cfg.load_best_model_at_end and eval_strategy != "no",
+        metric_for_best_model=cfg.metric_for_best_model if eval_strategy != "no" else None,
+        greater_is_better=cfg.greater_is_better,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        max_length=cfg.max_seq_length,
+        packing=packing,
+        packing_strategy="bfd",
+        padding_free=packing,
+        eval_packing=packing,
+        activation_checkpointing=cfg.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
+        optim=_optim(cfg.optim, device, warn),
+        seed=seed,
+        data_seed=seed,
+        fp16=fp16,
+        bf16=bf16,
+        use_cpu=device == "cpu",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="all" if packing else "non_padding",
+        assistant_only_loss=False,  # labels come pre-masked from tokenization.py
+        completion_only_loss=False,
+        dataset_num_proc=None,
+    )
+
+
+def trainer_class() -> type:
+    """``ExpertSFTTrainer``, built lazily so importing this module doesn't import torch/TRL."""
+    global _TRAINER_CLASS
+    if _TRAINER_CLASS is None:
+        _TRAINER_CLASS = _make_trainer_class()
+    return _TRAINER_CLASS
+
+
+_TRAINER_CLASS: type | None = None
+
+
+def _make_trainer_class() -> type:
+    from transformers.trainer import TRAINING_ARGS_NAME
+    from trl import SFTTrainer
+
+    class ExpertSFTTrainer(SFTTrainer):
+        """SFTTrainer whose checkpoints are pickle-free and published atomically."""
+
+        save_total_limit: int | None = None
+
+        def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+            super()._save(output_dir, state_dict)
+            target = Path(output_dir or self.args.output_dir)
+            if self.args.should_save:
+                (target / TRAINING_ARGS_NAME).unlink(missing_ok=True)  # a pickle; JSON instead
+                from expertkit.atomic import write_text
+
+                write_text(target / "training_args.json", self.args.to_json_string())
+
+        def _save_checkpoint(self, model: Any, trial: Any) -> None:
+            step = self.state.global_step
+            run_dir = Path(self._get_output_dir(trial=trial))
+            final = run_dir / f"checkpoint-{step}"
+            tmp = ckpt.tmp_dir_for(final)
+            if self.args.should_save:
+                if tmp.exists():
+                    import shutil
+
+                    shutil.rmtree(tmp)
+                tmp.mkdir(parents=True)
+            self.accelerator.wait_for_everyone()
+            self.store_flos()
+            self.save_model(str(tmp), _internal_call=True)
+            self._track_best(run_dir, step)
+            if not self.args.save_only_model:
+                self._save_states(tmp)
+            if self.args.should_save:
+                self._export_callback_states()
+                self.state.save_to_json(str(tmp / "trainer_state.json"))
+            self.accelerator.wait_for_everyone()
+            if self.args.should_save:
+                ckpt.publish(tmp, final, step)
+                best = {Path(self.state.best_model_checkpoint)} if self.state.best_model_checkpoint else set()
+                ckpt.rotate(run_dir, self.save_total_limit, best)
+
+        def _track_best(self, run_dir: Path, step: int) -> None:
+            best_step = self.state.best_global_step
+            if self.args.save_strategy in ("steps", "epoch", "best") and best_step:
+                best_dir = run_dir / f"checkpoint-{best_step}"
+                if best_step == step or best_dir.exists():
+                    self.state.best_model_checkpoint = str(best_dir)
+
+        def _save_states(self, directory: Path) -> None:
+            if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+                # Those engines shard optimizer state in their own formats (documented limitation).
+                super()._save_optimizer_and_scheduler(str(directory))
+            elif self.args.should_save:
+                ckpt.save_tree(directory, "optimizer", self.optimizer.state_dict())
+                ckpt.save_tree(directory, "scheduler", self.lr_scheduler.state_dict())
+            scaler = getattr(self.accelerator, "scaler", None)
+            if scaler is not None and self.args.should_save:
+                ckpt.save_tree(directory, "scaler", scaler.state_dict())
+            ckpt.save_tree(directory, f"rng_state_{self.args.process_index}", ckpt.rng_state())
+
+        def _export_callback_states(self) -> None:
+            from transformers.trainer_callback import ExportableState
+
+            for cb in [c for c in self.callback_handler.callbacks + [self.control] if isinstance(c, ExportableState)]:
+                name = cb.__class__.__name__
+                if isinstance(self.state.stateful_callbacks.get(name), list):
+                    self.state.stateful_callbacks[name].append(cb.state())
+                else:
+                    self.state.stateful_callbacks[name] = cb.state()
+
+        def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+            if checkpoint is None:
+                return
+            if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+                return super()._load_optimizer_and_scheduler(checkpoint)
+            directory = Path(checkpoint)
+            if not (directory / "optimizer.json").is_file():
+                return
+            self.optimizer.load_state_dict(ckpt.load_tree(directory, "optimizer"))
+            self.lr_scheduler.load_state_dict(ckpt.load_tree(directory, "scheduler"))
+            scaler = getattr(self.accelerator, "scaler", None)
+            if scaler is not None and (directory / "scaler.json").is_file():
+                scaler.load_state_dict(ckpt.load_tree(directory, "scaler"))
+
+        def _load_rng_state(self, checkpoint: str | None) -> None:
+            if checkpoint is None:
+                return
+            directory = Path(checkpoint)
+            stem = f"rng_state_{self.args.process_index}"
+            if not (directory / f"{stem}.json").is_file():
+                stem = "rng_state_0"  # a different world size: reuse rank 0's state, like transformers
+            if (directory / f"{stem}.json").is_file():
+                ckpt.set_rng_state(ckpt.load_tree(directory, stem))
+
+    return ExpertSFTTrainer
+
+
+def build_trainer(
+    *,
+    model: Any,
+    tokenizer: Any,
+    peft_config: Any,
+    args: Any,
+    train_rows: list[dict],
+    eval_rows: list[dict] | None,
+    callbacks: list[Any],
+    save_total_limit: int | None,
+) -> Any:
+    """An ``ExpertSFTTrainer`` over pre-tokenized rows; PEFT wraps ``model`` inside."""
+    from datasets import Dataset
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    train_ds = Dataset.from_list(train_rows)
+    eval_ds = Dataset.from_list(eval_rows) if eval_rows else None
+    cls = trainer_class()
+    trainer = cls(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+    trainer.save_total_limit = save_total_limit
+    return trainer
