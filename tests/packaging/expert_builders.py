@@ -59,3 +59,17 @@ def package_expert(root: Path, output: Path | None = None, **kw: Any) -> Path:
     manifest = json.loads((root / "manifest.json").read_text())
     weights = root / "weights" / model_slug(manifest["base_models"][0]["name"]) / "checkpoint-7"
     return build_package(root / "manifest.json", weights=weights, output=output, **kw).path
+
+
+def build_expert(tmp: Path, name: str, base_model: Path, adapter: Path, *, version: str = "0.1.0", key: Path | None = None,
+                 out_dir: Path | None = None, **manifest_kw: Any) -> Path:
+    """A packaged (and, with ``key``, signed) expert: `<out_dir>/<name>-<slug>.v<version>.expert`."""
+    from expertkit.manifest.model import model_slug
+    from expertkit.packaging.signing import sign_package
+
+    root = make_expert_dir(tmp / f"{name}-{version}", name, base_model, adapter, version=version, **manifest_kw)
+    out = (out_dir or tmp) / f"{name}-{model_slug(str(base_model))}.v{version}.expert"
+    path = package_expert(root, output=out)
+    if key is not None:
+        sign_package(path, key)
+    return path

@@ -37,7 +37,8 @@ def make_expert(tmp_path):
     """make_expert(model_dir, config={...}, n=40, soft_prompts=[...], validation=True) -> manifest path."""
 
     def make(model_dir: Path, *, config: dict | None = None, n: int = 40, soft_prompts: list | None = None,
-             validation: bool = True, root: Path | None = None, rows: list[dict] | None = None) -> Path:
+             validation: bool = True, root: Path | None = None, rows: list[dict] | None = None,
+             base: dict | None = None) -> Path:
         root = root or tmp_path / "expert"
         root.mkdir(parents=True, exist_ok=True)
         write_jsonl(root / "datasets/train.jsonl", rows if rows is not None else [example(i, think=i % 3 == 0) for i in range(n)])
@@ -47,7 +48,7 @@ def make_expert(tmp_path):
         cfg = {k: v for k, v in cfg.items() if v is not None}
         manifest = {
             "name": "expert-sql", "version": "0.1.0", "schema_version": "2.0", "description": "test expert",
-            "base_models": [{"name": str(model_dir)}],
+            "base_models": [{"name": str(model_dir), **(base or {})}],
             "soft_prompts": soft_prompts or [],
             "training": {"dataset": {"path": "datasets/train.jsonl", "validation_path": "datasets/validation.jsonl"}, "config": cfg},
         }

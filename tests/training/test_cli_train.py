@@ -13,11 +13,12 @@ def test_train_writes_checkpoints_final_summary_and_plot(cli, make_expert, tiny_
     manifest = make_expert(tiny_llama_dir, config={
         "max_steps": 4, "save_steps": 2, "evaluation_strategy": "steps", "eval_steps": 2, "load_best_model_at_end": True,
         "fp16": True, "use_unsloth": True, "optim": "paged_adamw_8bit", "warmup_ratio": 0.25,
-    })
+    }, base={"quantization": "int4"})
     res = cli("train", "--manifest", manifest, cwd=manifest.parent)
     assert res.exit_code == 0, res
     for flag in ("fp16", "use_unsloth", "optim"):
         assert res.stderr.count(f"training.config.{flag}") == 1, res.stderr  # one warning each
+    assert res.stderr.count("quantization int4") == 1, res.stderr
     assert "eval_loss" in res.stderr and "✓ trained lora" in res.stdout
     run_dir = manifest.parent / "weights" / tiny_llama_dir.name.replace("_", "-")
     assert {p.name for p in run_dir.iterdir()} >= {"checkpoint-2", "checkpoint-4", "final", "training_summary.json", "loss.png"}
@@ -99,3 +100,35 @@ def test_rejected_examples_are_written_with_reasons(cli, make_expert, tiny_llama
     assert res.exit_code == 0, res
     rejected = [json.loads(x) for x in next((tmp_path / "w").iterdir()).joinpath("rejected_examples.jsonl").read_text().splitlines()]
     assert rejected == [{"file": str(manifest.parent / "datasets/train.jsonl"), "line": 9, "reason": "no assistant turn (nothing to train on)"}]
+
+
+def test_resume_latest_and_a_given_checkpoint_through_the_cli(cli, make_expert, tiny_llama_dir, tmp_path):
+    manifest = make_expert(tiny_llama_dir, config={"max_steps": 2, "save_steps": 2})
+    out = tmp_path / "w"
+    assert cli("train", "-m", manifest, "-o", out).exit_code == 0
+    res = cli("train", "-m", manifest, "-o", out, "--resume", "--max-steps", "4")
+    assert res.exit_code == 0, res
+    run_dir = next(out.iterdir())
+    assert "resuming" in res.stderr and (run_dir / "checkpoint-4").is_dir()
+    res = cli("train", "-m", manifest, "-o", out, "--max-steps", "3", "--resume", run_dir / "checkpoint-2")
+    assert res.exit_code == 0, res
+    summary = json.loads((run_dir / "training_summary.json").read_text())
+    assert summary["steps"] == 3 and summary["resumed_from"].endswith("checkpoint-2")
+    res = cli("train", "-m", manifest, "-o", out, run_dir / "checkpoint-2")
+    assert res.exit_code == 2 and "--resume" in res.stderr
+
+
+def test_fractional_epochs_and_other_optimizer_settings(make_expert, tiny_qwen3_dir):
+    from expertkit.training.run import train
+
+    manifest = make_expert(tiny_qwen3_dir, config={
+        "max_steps": None, "epochs": 0.5, "optim": "sgd", "gradient_checkpointing": True, "lr_scheduler": "linear",
+        "warmup_steps": 1, "gradient_accumulation_steps": 2, "batch_size": 2, "save_strategy": "no", "method": "sft",
+    })
+    result = train(manifest)
+    s = result.summary
+    assert 0.3 <= s["epochs_completed"] <= 0.55 and s["steps"] >= 1
+    assert s["config"]["effective"]["optim"] == "sgd" and s["config"]["effective"]["effective_batch_size"] == 4
+    assert s["checkpoints"] == [] and (result.final_dir / "adapter_model.safetensors").is_file()
+    lrs = [p["learning_rate"] for p in s["train_loss_history"]]
+    assert lrs[0] < lrs[1] or len(lrs) < 2  # warmup then linear decay

@@ -10,6 +10,7 @@ import torch
 
 from expertkit.manifest.model import TrainingConfig
 from expertkit.training.adapters import AdapterContext, plan_adapter
+from expertkit.training.attention import PACKED_SDPA
 from expertkit.training.tokenization import load_split
 from expertkit.training.trainer import build_args, build_trainer
 
@@ -37,13 +38,17 @@ def test_packed_examples_do_not_attend_to_each_other(tiny_model_dir, tmp_path):
     pos = batch["position_ids"][0]
     starts = (pos == 0).nonzero().flatten().tolist() + [pos.numel()]
     assert len(starts) - 1 >= 4, "several examples share the packed batch"
+    assert trainer.model.get_base_model().config._attn_implementation == PACKED_SDPA
     model = trainer.model.eval()
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
     with torch.no_grad():
-        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits[0]
+        packed = model(**inputs, use_cache=False).logits[0]  # what training runs: per-example attention
+        masked = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits[0]  # block mask
         leaky = model(input_ids=batch["input_ids"], attention_mask=torch.ones_like(batch["input_ids"]), use_cache=False).logits[0]
-        for a, b in zip(starts, starts[1:]):
+        for a, b in zip(starts, starts[1:], strict=False):
             alone = model(input_ids=batch["input_ids"][:, a:b], use_cache=False).logits[0]
             torch.testing.assert_close(packed[a:b], alone, atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(masked[a:b], alone, atol=1e-4, rtol=1e-4)
     # control: the same row with a plain causal mask lets later examples see earlier ones
     a, b = starts[1], starts[2]
     assert not torch.allclose(leaky[a:b], packed[a:b], atol=1e-4)
@@ -54,3 +59,21 @@ def test_packed_examples_do_not_attend_to_each_other(tiny_model_dir, tmp_path):
 def test_packing_off_gives_padded_rows_with_a_mask(tiny_llama_dir, tmp_path):
     batch = next(iter(_trainer(tiny_llama_dir, tmp_path, packing=False).get_train_dataloader()))
     assert batch["input_ids"].shape[0] == FAST["batch_size"] and "attention_mask" in batch
+
+
+def test_training_steps_use_per_example_attention(tiny_llama_dir, tmp_path, monkeypatch):
+    from expertkit.training import attention
+
+    calls = []
+    real = attention.packed_sdpa_forward
+
+    def spy(module, query, *args, **kwargs):
+        calls.append(kwargs.get("cu_seq_lens_q") is not None)
+        return real(module, query, *args, **kwargs)
+
+    from transformers import AttentionInterface
+
+    trainer = _trainer(tiny_llama_dir, tmp_path)
+    monkeypatch.setitem(AttentionInterface._global_mapping, PACKED_SDPA, spy)
+    trainer.train()
+    assert calls and all(calls)  # every attention call in training got the example boundaries

@@ -45,7 +45,7 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(make_expert, tiny_llama
     assert resumed.summary["steps"] == full.summary["steps"] == 6
     a, b = _history(full.summary), _history(resumed.summary)
     assert [x[0] for x in a] == [x[0] for x in b] == [1, 2, 3, 4, 5, 6]
-    for (_, la, lra), (_, lb, lrb) in zip(a, b):
+    for (_, la, lra), (_, lb, lrb) in zip(a, b, strict=True):
         assert la == pytest.approx(lb, rel=1e-4, abs=1e-5)
         assert lra == pytest.approx(lrb, rel=1e-6)
     assert resumed.summary["tokens_seen"] == full.summary["tokens_seen"]

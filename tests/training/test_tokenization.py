@@ -23,7 +23,7 @@ def tokenizer(tiny_qwen3_dir):
 def _trained_runs(input_ids, labels):
     """Contiguous runs of trained positions, as token id lists."""
     runs, current = [], []
-    for tok, lab in zip(input_ids, labels):
+    for tok, lab in zip(input_ids, labels, strict=True):
         if lab == IGNORE:
             if current:
                 runs.append(current)

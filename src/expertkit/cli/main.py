@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "package",
     "signing",
     "registry",
+    "ask",
 ]
 
 

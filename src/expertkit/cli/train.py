@@ -19,6 +19,7 @@ import typer
 from expertkit.cli.errors import handle_errors
 from expertkit.cli.options import DeviceOpt, ManifestOpt, ModelOpt, SeedOpt
 
+
 def register(app: typer.Typer) -> None:
     app.command("train", help="Train the expert's adapter (lora, dora, ia3) or a soft prompt; writes weights/<model>/.")(train)
 
@@ -37,7 +38,7 @@ def train(
     ] = False,
     checkpoint: Annotated[
         Path | None,
-        typer.Argument(metavar="[CHECKPOINT]", show_default=False, help="With --resume: the checkpoint-N directory (default: the latest)."),
+        typer.Argument(metavar="CHECKPOINT", show_default=False, help="With --resume: the checkpoint-N directory (default: the latest)."),
     ] = None,
     device: DeviceOpt = "auto",
     epochs: Annotated[float | None, typer.Option("--epochs", help="Override training.config.epochs (fractional allowed).")] = None,

@@ -83,7 +83,10 @@ def list_models() -> dict[str, Any]:
         row = _row(alias.name, alias_dir(alias), "alias", "converted", entry, description=alias.description)
         row["origin"] = row["origin"] or origin
         if not row["ready"] and origin:  # facts from the GGUF header, so the list is useful before preparing
-            row.update({k: v for k, v in gguf_summary(origin).items() if v is not None})
+            try:
+                row.update({k: v for k, v in gguf_summary(origin).items() if v is not None})
+            except Exception:  # noqa: BLE001 - an unreadable header only leaves the facts empty here
+                pass
         rows.append(row)
     for name, entry in sorted(index["models"].items()):
         if entry.get("source") != "imported":

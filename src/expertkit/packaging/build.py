@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,11 +49,9 @@ def default_weights(loaded: LoadedManifest, model_name: str) -> Path:
 
 
 def _relative(path: Path, base: Path) -> str:
-    """Path as recorded in the manifest: relative to the manifest dir when inside it."""
-    try:
-        return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix() if path.resolve().is_relative_to(base.resolve()) else str(path.resolve())
-    except ValueError:
-        return str(path.resolve())
+    """Path as recorded in the manifest: relative (POSIX) when inside the manifest dir, else absolute."""
+    path, base = path.resolve(), base.resolve()
+    return path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
 
 
 def _extra_files(loaded: LoadedManifest, include_tests: bool) -> dict[str, Path]:

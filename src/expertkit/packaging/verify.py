@@ -14,14 +14,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from expertkit.errors import ExpertError, IntegrityError
-from expertkit.packaging.digests import DIGESTS_NAME, UNDIGESTED, parse_digests, parse_sidecar, sha256_bytes
+from expertkit.errors import ExpertError, IntegrityError, PackageError, UsageError
+from expertkit.packaging.digests import DIGESTS_NAME, UNDIGESTED, parse_digests, parse_sidecar, sha256_bytes, sha256_file
 from expertkit.packaging.keys import key_id
 from expertkit.packaging.reader import ADAPTER_WEIGHTS_NAME, PackageContents, open_package
 from expertkit.packaging.signature import check_signature
 from expertkit.packaging.trust import is_trusted
 
-INTEGRITY_CHECKS = ("sidecar", "digests", "members", "unlisted", "manifest", "signature")
+INTEGRITY_CHECKS = ("archive", "sidecar", "digests", "members", "unlisted", "manifest", "signature")
 
 
 @dataclass
@@ -106,6 +106,8 @@ def _members(report: VerifyReport, pkg: PackageContents) -> dict[str, str] | Non
     else:
         report.add("members", "ok", "every member matches DIGESTS")
     unlisted = [n for n in pkg.files if n not in listed and n not in UNDIGESTED]
+    parents = {"/".join(n.split("/")[:i]) for n in pkg.files for i in range(1, n.count("/") + 1)}
+    unlisted += [m.name + "/" for m in pkg.members if m.kind == "dir" and m.name not in parents]  # stray empty dirs
     report.add("unlisted", "failed" if unlisted else "ok", f"not in DIGESTS: {', '.join(unlisted)}" if unlisted else "none")
     return listed
 
@@ -158,6 +160,7 @@ def _signature(report: VerifyReport, pkg: PackageContents, pubkey: Ed25519Public
 
 def verify_contents(pkg: PackageContents, *, sidecar: Path | None = None, pubkey: Ed25519PublicKey | None = None) -> VerifyReport:
     report = VerifyReport(pkg.label, pkg.sha256)
+    report.add("archive", "ok", f"{len(pkg.files)} regular files, names and sizes safe")
     _sidecar(report, pkg, sidecar)
     _members(report, pkg)
     _manifest(report, pkg)
@@ -166,9 +169,16 @@ def verify_contents(pkg: PackageContents, *, sidecar: Path | None = None, pubkey
 
 
 def verify_package(path: str | Path, *, pubkey: Ed25519PublicKey | None = None) -> VerifyReport:
-    """Open ``path`` (an unreadable or unsafe archive raises PackageError) and run every check."""
+    """Open ``path`` and run every check; an unreadable or unsafe archive is a failed `archive` check."""
     path = Path(path)
-    pkg = open_package(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: file not found")
+    try:
+        pkg = open_package(path)
+    except PackageError as exc:
+        report = VerifyReport(str(path), sha256_file(path))
+        report.add("archive", "failed", exc.message)
+        return report
     return verify_contents(pkg, sidecar=path.with_name(path.name + ".sha256"), pubkey=pubkey)
 
 

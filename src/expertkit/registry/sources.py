@@ -79,16 +79,32 @@ def _fetch_git(spec: str, work: Path) -> Fetched:
     return Fetched(_pick_in_checkout(checkout, work), "git", spec)
 
 
-def _fetch_url(url: str, work: Path) -> Fetched:
+def _check_url(url: str) -> urllib.parse.ParseResult:
     parsed = urllib.parse.urlparse(url)
+    if parsed.scheme not in ("https", "http"):
+        raise UsageError(f"{url}: only https:// URLs are accepted")
     if parsed.scheme == "http" and parsed.hostname not in LOOPBACK:
         raise UsageError(f"{url}: plain http is accepted for 127.0.0.1/localhost only", hint="use an https:// URL")
+    return parsed
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect must satisfy the same scheme policy as the URL the user typed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
+        _check_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _fetch_url(url: str, work: Path) -> Fetched:
+    parsed = _check_url(url)
     name = Path(urllib.parse.unquote(parsed.path)).name or "download.expert"
     target = work / "download" / (name if name.endswith(".expert") else name + ".expert")
     target.parent.mkdir(parents=True, exist_ok=True)
     cap = DEFAULT_LIMITS.max_total_bytes
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp, open(target, "wb") as out:  # noqa: S310 - scheme checked
+        opener = urllib.request.build_opener(_CheckedRedirects)
+        with opener.open(url, timeout=DOWNLOAD_TIMEOUT_S) as resp, open(target, "wb") as out:
             total = 0
             while chunk := resp.read(1024 * 1024):
                 total += len(chunk)

@@ -122,7 +122,7 @@ def quiet_libraries(sink: EventSink) -> Iterator[None]:
                 seen.add(message)
                 sink({"event": "note", "message": message})
     finally:
-        for lg, prop in zip(loggers, propagate):
+        for lg, prop in zip(loggers, propagate, strict=True):
             lg.removeHandler(handler)
             lg.propagate = prop
         tf_logging.enable_default_handler()

@@ -98,8 +98,12 @@ def _resolve(manifest_path: Path, opts: TrainOptions, warn: Any, sink: EventSink
     cfg = loaded.model.training.config.model_copy(update=overrides)
     if cfg.epochs <= 0 or (cfg.max_steps is not None and cfg.max_steps <= 0):
         raise UsageError(f"epochs ({cfg.epochs}) and max_steps ({cfg.max_steps}) must be > 0")
+    if cfg.method != "sft":
+        raise UsageError(f"training.config.method: {cfg.method!r} is not supported (expert-cli train does sft)")
     method = "prompt_tuning" if soft_prompt else cfg.adapter_type
     get_method(method)
+    if method in ("ia3", "prompt_tuning") and "dropout" in cfg.model_fields_set:
+        warn(f"training.config.dropout: {method} has no dropout; the value is not used")
     if soft_prompt is None and loaded.model.soft_prompts:
         names = ", ".join(sp.name for sp in loaded.model.soft_prompts)
         sink({"event": "note", "message": f"soft_prompts ({names}) are trained separately: expert-cli train --soft-prompt NAME"})
@@ -233,8 +237,6 @@ def _tokens_in(checkpoint: Path | None) -> int:
 
 def _make_trainer(setup: _Setup, base: Any, plan: AdapterPlan, packing: bool, train_split: TokenizedSplit,
                   val_split: TokenizedSplit | None, sink: EventSink, warn: Any, extra: list[Any]) -> Any:
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
     from expertkit.training.trainer import build_args, build_trainer
 
     cfg = setup.cfg
@@ -243,8 +245,6 @@ def _make_trainer(setup: _Setup, base: Any, plan: AdapterPlan, packing: bool, tr
     trainer = build_trainer(model=base.model, tokenizer=base.tokenizer, peft_config=plan.peft_config, args=args,
                             train_rows=train_split.rows, eval_rows=val_split.rows if val_split else None,
                             callbacks=[make_event_callback(sink, setup.run_dir), *extra], save_total_limit=cfg.save_total_limit)
-    trainer.remove_callback(PrinterCallback)  # the library never prints; events go to the sink
-    trainer.remove_callback(ProgressCallback)
     return trainer
 
 

@@ -8,7 +8,7 @@ every dataset file, steps, tokens, loss histories, wall time and throughput.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def build_summary(**parts: Any) -> dict[str, Any]:
     session_tokens = parts.pop("session_tokens")
     return {
         "expertkit_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **parts,
         "steps": state.global_step,
         "max_steps": state.max_steps,

@@ -130,7 +130,7 @@ def tokenize_examples(examples: list[Example], tokenizer: Any, max_seq_length: i
     flat = [text for plan in plans for text, _ in plan]
     ids_per_span = tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
     cursor = 0
-    for ex, plan in zip(examples, plans):
+    for ex, plan in zip(examples, plans, strict=True):
         input_ids: list[int] = []
         labels: list[int] = []
         for _text, trained in plan:

@@ -5,7 +5,8 @@ by turn in ``tokenization.py``) and leaves the labels alone; with ``packing=True
 best-fit-decreasing (``packing_strategy="bfd"``, which never splits an example) and collates
 padding-free: a batch is one flat row with per-example ``position_ids`` and no attention mask,
 which transformers turns into a block-diagonal mask, so packed examples don't see each other.
-Its fused LM head computes the loss without materialising the logits.
+Its fused LM head computes the loss without materialising the logits. For SDPA models, packed
+rows run per-example causal attention (``attention.py``) instead of a block-diagonal mask.
 
 What is ours (``ExpertSFTTrainer``): checkpoints without pickle (see ``checkpoints.py``), written
 to a temp dir and renamed, and rotation that is kill-safe too.
@@ -21,6 +22,7 @@ from typing import Any
 from expertkit.errors import ValidationError
 from expertkit.manifest.model import TrainingConfig
 from expertkit.training import checkpoints as ckpt
+from expertkit.training.attention import use_packed_attention
 
 Warn = Callable[[str], None]
 _BNB_OPTIM_HINTS = ("bnb", "8bit", "paged", "4bit")
@@ -279,6 +281,8 @@ def build_trainer(
     from datasets import Dataset
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.padding_free:
+        use_packed_attention(model)  # per-example causal attention instead of a T x T block mask (see attention.py)
     train_ds = Dataset.from_list(train_rows)
     eval_ds = Dataset.from_list(eval_rows) if eval_rows else None
     cls = trainer_class()
@@ -292,4 +296,8 @@ def build_trainer(
         callbacks=callbacks,
     )
     trainer.save_total_limit = save_total_limit
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)  # the library never prints; progress goes through callbacks.py events
+    trainer.remove_callback(ProgressCallback)
     return trainer
