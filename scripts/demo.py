@@ -1,49 +1,145 @@
-#!/usr/bin/env python3
-"""Interim `make demo`: create an expert with `expert-cli new` and validate it, in demo-out/.
+"""`make demo`: the guide's whole workflow on examples/expert-sql, end to end, with real work.
 
-The demo issue replaces this with the whole guide (prepare, train, test, package, install).
-demo-out/ is removed and recreated on every run, so the demo always starts from nothing.
+Runs every stage through the real `expert-cli` in a scratch copy (demo-out/expert-sql, made
+anew each run, so running twice works) and ends with a summary: base vs expert execution
+accuracy on held-out schemas, win rate, training time and tokens/s, the package and the report.
+EXPERT_HOME is the user's (default ~/.expert): the base model is converted once and the expert
+stays installed, as a user would expect. Set DEMO_MAX_STEPS to shorten training and DEMO_OUT to work elsewhere (the CI test uses both).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "demo-out"
+EXAMPLE = ROOT / "examples" / "expert-sql"
+OUT = Path(os.environ.get("DEMO_OUT") or ROOT / "demo-out").resolve()
+WORK = OUT / "expert-sql"
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "expert-cli")
+# generated files of the example that must not leak into the scratch copy
+SKIP = shutil.ignore_patterns("weights", "processed", "train.jsonl", "validation.jsonl", "test.jsonl", "report*", "__pycache__", "*.expert*")
+QUESTION = "How many employees earn more than 5000?"
+QUESTION_SYSTEM = "Dialect: sqlite\nSchema:\nemployees(id, name, department, salary, hired_year)"
 
 
-def cli_path() -> str:
-    script = Path(sys.executable).parent / "expert-cli"
-    return str(script) if script.exists() else "expert-cli"
+def stage(title: str) -> None:
+    print(f"\n\033[1;36m==> {title}\033[0m", flush=True)
 
 
-def run(*args: str, cwd: Path) -> None:
-    """Run one expert-cli command, echoing it and its output; stop the demo if it fails."""
-    print(f"\n$ expert-cli {' '.join(args)}   (in {cwd.relative_to(ROOT)})", flush=True)
-    env = {**os.environ, "EXPERT_HOME": str(OUT / "expert-home")}
-    proc = subprocess.run([cli_path(), *args], cwd=cwd, env=env)
-    if proc.returncode != 0:
-        sys.exit(f"demo failed: `expert-cli {' '.join(args)}` exited {proc.returncode}")
+def run(*args: str, ok: tuple[int, ...] = (0,)) -> int:
+    print("$ " + " ".join(a if " " not in a else repr(a) for a in args), flush=True)
+    code = subprocess.call(list(args), cwd=WORK)
+    if code not in ok:
+        sys.exit(f"demo: `{' '.join(args[:3])} ...` failed with exit code {code}")
+    return code
+
+
+def capture(*args: str) -> str:
+    print("$ " + " ".join(a if " " not in a else repr(a) for a in args), flush=True)
+    done = subprocess.run(list(args), cwd=WORK, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"demo: `{' '.join(args[:3])} ...` failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def fresh_copy() -> None:
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    shutil.copytree(EXAMPLE, WORK, ignore=SKIP)
+
+
+def set_max_steps(steps: int) -> None:
+    """CI's reduced run: edit the scratch copy's manifest through the preserving rewriter."""
+    from expertkit.manifest.rewrite import set_path, update_manifest
+
+    def edit(raw: dict) -> None:
+        set_path(raw, "training.config.max_steps", steps)
+        set_path(raw, "training.config.save_steps", max(1, steps // 2))
+
+    update_manifest(WORK / "manifest.json", edit)
 
 
 def main() -> None:
-    shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir()
-    print(f"interim demo: scaffold an expert and validate it in {OUT.relative_to(ROOT)}/")
-    run("--version", cwd=OUT)
-    run("new", "sql", cwd=OUT)
-    expert = OUT / "expert-sql"
-    run("validate", "--manifest", "manifest.json", cwd=expert)
-    run("validate", "--manifest", "manifest.json", "--json", cwd=expert)
-    print(f"\n$ expert-cli schema > expert-manifest.schema.json   (in {expert.relative_to(ROOT)})", flush=True)
-    with open(expert / "expert-manifest.schema.json", "w") as fh:
-        subprocess.run([cli_path(), "schema"], cwd=expert, stdout=fh, check=True)
-    print(f"\ndone: {expert.relative_to(ROOT)}/ holds the new expert and its manifest schema.")
+    started = time.monotonic()
+    home = Path(os.environ.get("EXPERT_HOME") or Path.home() / ".expert").expanduser()
+    stage("scratch copy of examples/expert-sql -> demo-out/expert-sql")
+    fresh_copy()
+    if os.environ.get("DEMO_MAX_STEPS"):
+        set_max_steps(int(os.environ["DEMO_MAX_STEPS"]))
+    stage("1/12 base model: one-time conversion of the embedded SmolLM2-135M-Instruct")
+    run(CLI, "models", "prepare")
+    stage("2/12 collect data (deterministic generator, held-out schemas kept for tests)")
+    run(str(BIN / "python"), "scripts/collect_data.py")
+    stage("3/12 validate the manifest")
+    run(CLI, "validate", "--manifest", "manifest.json")
+    stage("4/12 prepare the dataset")
+    run(CLI, "dataset", "prepare", "--manifest", "manifest.json")
+    stage("5/12 train")
+    t0 = time.monotonic()
+    run(CLI, "train", "--manifest", "manifest.json", "--dataset", "datasets/train.jsonl", "--output", "weights/")
+    train_wall = time.monotonic() - t0
+    stage("6/12 test against the base model (held-out schemas, execution accuracy)")
+    adapter = "weights/smollm2-135m-instruct/final"
+    test_code = run(CLI, "test", "--manifest", "manifest.json", "--adapter", adapter, "--compare-base",
+                    "--update-manifest", "--report", "report.html", ok=(0, 1))
+    stage("7/12 package")
+    run(CLI, "package", "--manifest", "manifest.json", "--weights", adapter)
+    package = next((WORK / "weights").glob("*.expert"))
+    stage("8/12 signing key")
+    if (home / "keys" / "default").exists():
+        print(f"using the existing key {home / 'keys' / 'default'}")
+    else:
+        run(CLI, "keygen")
+    stage("9/12 sign")
+    run(CLI, "sign", "--expert", str(package))
+    stage("10/12 verify")
+    run(CLI, "verify", str(package), ok=(0, 1))  # our own key may not be trusted yet: install --trust records it
+    stage("11/12 install")
+    run(CLI, "install", str(package), "--trust", "--force")
+    run(CLI, "list")
+    stage("12/12 ask the installed expert one question (grammar-constrained)")
+    answer = json.loads(capture(CLI, "ask", "expert-sql", QUESTION, "--system", QUESTION_SYSTEM, "--json"))
+    print(f"Q: {QUESTION}\nA: {answer['answer']}")
+    summary(package, answer, train_wall, time.monotonic() - started, test_code)
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def summary(package: Path, answer: dict, train_wall: float, total: float, test_code: int) -> None:
+    manifest = json.loads((WORK / "manifest.json").read_text())
+    q = manifest.get("quality_metrics", {})
+    train = json.loads((WORK / "weights" / "smollm2-135m-instruct" / "training_summary.json").read_text())
+    sha = (package.parent / (package.name + ".sha256")).read_text().split()[0]
+    expert_acc = float(q.get("benchmark_score") or 0) * 10
+    base_acc = float(q.get("base_model_score") or 0) * 10
+    tps = train.get("tokens_per_second") or train.get("throughput", {}).get("tokens_per_second")
+    rows = [
+        ("expert execution accuracy", f"{expert_acc:.1f}% ({q.get('test_queries')} held-out cases)"),
+        ("base execution accuracy", f"{base_acc:.1f}%"),
+        ("win rate vs base", f"{q.get('win_rate_vs_base')}"),
+        ("training", f"{train_wall / 60:.1f} min wall, {train.get('steps', train.get('global_step'))} steps, "
+                     f"{tps if tps is None else round(float(tps), 1)} tokens/s"),
+        ("package", f"{_shown(package)} ({package.stat().st_size / 1e6:.1f} MB)"),
+        ("sha256", sha),
+        ("report", _shown(WORK / "report.html")),
+        ("answer", answer["answer"]),
+        ("demo wall time", f"{total / 60:.1f} min"),
+    ]
+    print("\n\033[1m== summary ==\033[0m")
+    for key, value in rows:
+        print(f"{key:>26}: {value}")
+    targets_met = expert_acc >= 90 and base_acc <= 10 and train_wall <= 600
+    print(f"{'targets':>26}: {'met' if targets_met else 'NOT met'} (expert >= 90%, base <= 10%, training <= 10 min)"
+          f"{'' if test_code == 0 else '; expert did not beat the base by the margin'}")
 
 
 if __name__ == "__main__":

@@ -49,3 +49,13 @@ def test_runaway_query_is_stopped():
 def test_order_by_inside_a_string_is_not_an_order():
     assert is_ordered("select * from t order  by x")
     assert not is_ordered("SELECT 'order by' FROM t")
+
+
+def test_runaway_setup_is_stopped():
+    import pytest
+
+    from expertkit.evaluation.sql_exec import SqlRunError
+
+    endless = "CREATE TABLE t AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n;"
+    with pytest.raises(SqlRunError, match="setup ran longer than 0.3 s"):
+        run_query(endless, "SELECT 1", timeout_s=0.3)

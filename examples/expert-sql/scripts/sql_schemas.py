@@ -84,7 +84,7 @@ class Schema:
 
 
 def _people(rng: random.Random, n: int) -> list[str]:
-    names = sorted({f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES})
+    names = sorted({f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES})
     return rng.sample(names, n)
 
 
@@ -113,7 +113,7 @@ _DEFS: list[tuple[str, Table, Table]] = [
                                    C("category", "home,kitchen,office,garden"), N("price", 5, 400), N("stock", 0, 250), FK("supplier")), 12)),
     ("school",
      Table("teachers", "teacher", (L("name", PEOPLE), C("subject", "math,history,biology,art,music,physics"), N("salary", 2500, 6000)), 6),
-     Table("students", "student", (L("name", PEOPLE), C("city", CITIES[:6]), N("age", 10, 19), N("score", 20, 100), FK("teacher")), 12)),
+     Table("students", "student", (L("name", PEOPLE), C("city", CITIES[:6]), N("age", 6, 19), N("score", 20, 100), FK("teacher")), 12)),
     ("library",
      Table("authors", "author", (L("name", PEOPLE), C("country", COUNTRIES), N("birth_year", 1900, 1995)), 6),
      Table("books", "book", (L("title", "Dune,Emma,Ulysses,Beloved,Hamlet,Ivanhoe,Lolita,Matilda,Persuasion,Rebecca,Siddhartha,Walden,Carrie,Heidi"),
@@ -163,7 +163,7 @@ _DEFS: list[tuple[str, Table, Table]] = [
      Table("agents", "agent", (L("name", PEOPLE), C("agency", "Keller,Remax,Century,Compass,Sotheby"), N("commission", 1, 9)), 6),
      Table("houses", "house", (L("address", ("12 Oak St", "4 Elm Rd", "88 Pine Ave", "7 Birch Ln", "31 Maple Dr", "19 Cedar Ct", "56 Ash Way",
                                              "2 Willow Pl", "73 Spruce St", "40 Poplar Rd", "15 Alder Ave", "64 Hazel Ln", "27 Laurel Dr", "91 Linden Ct")),
-                               C("district", "downtown,suburbs,harbor,hills"), N("price", 90000, 990000), N("bedrooms", 1, 7), FK("agent")), 12)),
+                               C("district", "downtown,suburbs,harbor,hills"), N("price", 90000, 990000), N("area", 35, 400), FK("agent")), 12)),
 ]
 
 SCHEMAS: dict[str, Schema] = {name: Schema(name, parent, child) for name, parent, child in _DEFS}
@@ -211,7 +211,8 @@ def make_database(schema: Schema, seed: int) -> Database:
                 rng.shuffle(pool)
                 pool = pool[: max(3, min(len(pool), t.rows // 3))]
                 # every chosen category appears at least twice so GROUP BY/HAVING have something to count
-                picks = (pool * t.rows)[: t.rows]
+                picks = (pool * 2)[: t.rows]
+                picks += [rng.choice(pool[:2]) for _ in range(t.rows - len(picks))]  # uneven group sizes
                 rng.shuffle(picks)
                 values[c.name] = picks
             elif c.kind == "num":

@@ -130,6 +130,10 @@ class RichEvents:
             self.fields["lr"] = f"{event.get('learning_rate', 0):.2e}"
             if self.progress is not None:
                 self.progress.update(self.task, **self.fields)
+            if not self.console.is_terminal:  # a log file or pipe shows no live bar: one line per log step
+                total = self.progress.tasks[0].total if self.progress is not None else "?"
+                self.console.print(f"step {event.get('step', '?')}/{total}  loss {self.fields['loss']}  "
+                                   f"lr {self.fields['lr']}  {self.fields['tps']} tok/s")
         elif kind == "eval":
             metrics = "  ".join(f"{k} {v:.4f}" for k, v in event.items() if k.startswith("eval_") and "runtime" not in k and "per_second" not in k)
             self.console.print(f"step {event['step']}: {metrics}")

@@ -35,15 +35,17 @@ class SqlOutcome:
 
 def _connect(setup: str, timeout_s: float) -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:")
+    deadline = [time.monotonic() + timeout_s]
+    # returning non-zero aborts the running statement with "interrupted" (the setup is guarded too)
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline[0]), _PROGRESS_EVERY)
     try:
         conn.executescript(setup)
     except sqlite3.Error as exc:
         conn.close()
-        raise SqlRunError(f"setup failed: {exc}") from None
+        stopped = "interrupted" in str(exc)
+        raise SqlRunError(f"setup ran longer than {timeout_s:g} s and was stopped" if stopped else f"setup failed: {exc}") from None
     conn.execute("PRAGMA query_only = ON")
-    deadline = time.monotonic() + timeout_s
-    # returning non-zero aborts the running statement with "interrupted"
-    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), _PROGRESS_EVERY)
+    deadline[0] = time.monotonic() + timeout_s  # the query gets its own budget
     return conn
 
 
