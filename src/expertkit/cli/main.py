@@ -51,13 +51,7 @@ def _root(
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"expertkit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"expertkit.cli.{name}":
-                continue  # command not built yet
-            raise
-        module.register(app)
+        importlib.import_module(f"expertkit.cli.{name}").register(app)
 
 
 _register_all()
