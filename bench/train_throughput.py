@@ -9,9 +9,14 @@ LoRA config, on the real default base model (SmolLM2-135M-Instruct):
 * baseline: ``text`` tokenized per example, ``DataCollatorForLanguageModeling`` (dynamic padding,
   labels = input_ids), ``transformers.Trainer``.
 
-Printed: useful (non-pad) tokens/s of both and their ratio; model FLOP/s (6 x params x tokens/s,
-the usual MFU convention) against an fp32 matmul peak measured here; DoRA's and IA3's cost relative
-to LoRA (our trainer). The first ``--warmup`` steps of every run are not timed.
+Printed: useful (non-pad) tokens/s of both and their ratio; model FLOP/s against an fp32 matmul
+peak measured here; DoRA's and IA3's cost relative to LoRA (our trainer). Model FLOPs per useful
+token are those a standard step on a frozen base must do: 4 x body params (forward + input-gradient
+backward; frozen weights get no weight gradient, so the usual 6N would overstate it by 1.5x) plus
+4 x hidden x vocab for the LM head on every token. Adapter FLOPs are not counted, and neither are
+the FLOPs a trainer skips (our head only runs on labelled tokens): the figure is work the task
+needed per second, comparable across trainers. The first ``--warmup`` steps of every run are not
+timed.
 
     .venv/bin/python bench/train_throughput.py --steps 12            # model via the alias
     .venv/bin/python bench/train_throughput.py --model-dir PATH --methods lora,dora,ia3
@@ -135,27 +140,37 @@ def timed(trainer: Any, a: argparse.Namespace) -> dict:
     trainer.train()
     tokens = trainer.data_collator.tokens[a.warmup: len(timer.times)]
     seconds = sum(timer.times[a.warmup:])
-    n_params = sum(p.numel() for p in trainer.model.parameters())
     return {"tokens_per_s": sum(tokens) / seconds, "steps": len(timer.times) - a.warmup, "seconds": seconds,
-            "tokens_per_step": sum(tokens) / max(len(tokens), 1), "params": n_params}
+            "tokens_per_step": sum(tokens) / max(len(tokens), 1), "flops_per_token": flops_per_token(trainer.model)}
 
 
-def matmul_peak(n: int = 2048, reps: int = 10) -> float:
-    """fp32 matmul FLOP/s on this machine (all torch threads), best of ``reps``."""
+def flops_per_token(model: Any) -> float:
+    """4 x frozen body params + 4 x LM head params (see the module docstring)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = {id(p): p for n, p in base.named_parameters() if "lora_" not in n and "ia3_" not in n}
+    head = base.get_output_embeddings().weight.numel()
+    embed_ids = {id(base.get_input_embeddings().weight), id(base.get_output_embeddings().weight)}
+    body = sum(p.numel() for i, p in params.items() if i not in embed_ids)
+    return 4 * body + 4 * head
+
+
+def matmul_peak(sizes: tuple[int, ...] = (1024, 2048, 3072), reps: int = 8) -> float:
+    """fp32 matmul FLOP/s on this machine (all torch threads): the best over a few sizes and ``reps``."""
     import torch
 
-    x, y = torch.randn(n, n), torch.randn(n, n)
-    x @ y
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
+    best = 0.0
+    for n in sizes:
+        x, y = torch.randn(n, n), torch.randn(n, n)
         x @ y
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best
+        for _ in range(reps):
+            t = time.perf_counter()
+            x @ y
+            best = max(best, 2 * n**3 / (time.perf_counter() - t))
+    return best
 
 
 def report(name: str, r: dict, peak: float) -> dict:
-    flops = 6 * r["params"] * r["tokens_per_s"]
+    flops = r["flops_per_token"] * r["tokens_per_s"]
     print(f"{name:14s} {r['tokens_per_s']:9.1f} useful tokens/s  {r['tokens_per_step']:7.0f} tokens/step  "
           f"{flops / 1e9:7.1f} GFLOP/s = {100 * flops / peak:5.1f}% of peak", flush=True)
     return r

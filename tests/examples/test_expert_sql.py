@@ -45,7 +45,7 @@ def schemas():
 
 @pytest.fixture(scope="module")
 def train_examples(gen, schemas):
-    return gen.generate(schemas.TRAIN_SCHEMAS, 2000, 7)
+    return gen.generate(schemas.TRAIN_SCHEMAS, 2000, 7, mixed=tuple(schemas.MIXED_SCHEMAS))
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def cases():
 
 
 def test_generator_is_deterministic(gen, schemas, train_examples):
-    again = gen.generate(schemas.TRAIN_SCHEMAS, 2000, 7)
+    again = gen.generate(schemas.TRAIN_SCHEMAS, 2000, 7, mixed=tuple(schemas.MIXED_SCHEMAS))
     assert again == train_examples
     assert gen.generate(schemas.TRAIN_SCHEMAS, 50, 8) != train_examples[:50]
 
@@ -70,7 +70,7 @@ def test_committed_raw_file_matches_the_generator(tmp_path, gen):
 def test_every_generated_query_runs_on_its_schema(gen, schemas, train_examples):
     heldout = gen.generate(schemas.HELDOUT_SCHEMAS, 200, 8)
     for ex in train_examples[:400] + heldout:
-        db = schemas.make_database(schemas.SCHEMAS[ex["schema"]], 0)
+        db = schemas.make_database(gen.ALL_SCHEMAS[ex["schema"]], 0)
         gen.check_sql(db.setup_sql(), ex["output"])  # raises sqlite3.Error when it doesn't run
 
 
@@ -84,7 +84,17 @@ def test_data_is_varied_and_short(train_examples):
         by_shape.setdefault(e["shape"], set()).add(words)
     assert all(len(openings) >= 3 for openings in by_shape.values()), "each shape needs several phrasings"
     assert max(len(e["input"]) + len(e["instruction"]) + len(e["output"]) + len(e["reasoning"]) for e in train_examples) < 700
-    assert len({e["schema"] for e in train_examples}) >= 10
+    assert len({e["schema"] for e in train_examples}) >= 100
+    mixed = sum("+" in e["schema"] for e in train_examples) / len(train_examples)
+    assert 0.4 < mixed < 0.6  # half over recombined tables (MIXED_SHARE)
+
+
+def test_recombined_schemas_link_parent_and_child(schemas):
+    assert len(schemas.MIXED_SCHEMAS) == 132
+    for name, s in schemas.MIXED_SCHEMAS.items():
+        parent_src, child_src = name.split("+")
+        assert s.parent.name == schemas.SCHEMAS[parent_src].parent.name and s.child.name == schemas.SCHEMAS[child_src].child.name
+        assert s.fk.name == f"{s.parent.singular}_id"
 
 
 def test_heldout_schemas_never_in_training(schemas, train_examples):

@@ -28,11 +28,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sql_schemas import HELDOUT_SCHEMAS, SCHEMAS, TRAIN_SCHEMAS, make_database  # noqa: E402
+from sql_schemas import HELDOUT_SCHEMAS, MIXED_SCHEMAS, SCHEMAS, TRAIN_SCHEMAS, make_database  # noqa: E402
 from sql_shapes import SHAPES, make_example  # noqa: E402
 
 EXPERT_DIR = HERE.parent
 DB_VARIANTS = 8  # row sets per schema, so values in questions vary
+ALL_SCHEMAS = {**SCHEMAS, **MIXED_SCHEMAS}
+MIXED_SHARE = 0.5  # share of training examples drawn from recombined schemas (see sql_schemas.py)
 SHAPE_WEIGHTS = {name: 1.0 for name in SHAPES}
 SHAPE_WEIGHTS.update({"join_filter": 1.5, "join_group": 1.5, "two_conditions": 1.3, "group_aggregate": 1.2})
 
@@ -47,10 +49,12 @@ def check_sql(setup: str, sql: str) -> list[tuple]:
         conn.close()
 
 
-def generate(schemas: tuple[str, ...], count: int, seed: int) -> list[dict]:
-    """``count`` unique examples over ``schemas``; the same arguments always give the same list."""
+def generate(schemas: tuple[str, ...], count: int, seed: int, mixed: tuple[str, ...] = ()) -> list[dict]:
+    """``count`` unique examples over ``schemas`` (and ``mixed`` ones, MIXED_SHARE of them); the
+    same arguments always give the same list."""
     rng = random.Random(seed)
-    dbs = {(name, v): make_database(SCHEMAS[name], v) for name in schemas for v in range(DB_VARIANTS)}
+    variants = {name: DB_VARIANTS for name in schemas} | {name: 1 for name in mixed}
+    dbs = {(name, v): make_database(ALL_SCHEMAS[name], v) for name, n in variants.items() for v in range(n)}
     setups = {key: db.setup_sql() for key, db in dbs.items()}
     shapes, weights = list(SHAPE_WEIGHTS), list(SHAPE_WEIGHTS.values())
     seen: set[tuple[str, str, str]] = set()
@@ -60,9 +64,10 @@ def generate(schemas: tuple[str, ...], count: int, seed: int) -> list[dict]:
         attempts += 1
         if attempts > count * 50:
             raise RuntimeError(f"only {len(out)} unique examples after {attempts} attempts")
-        name, variant = rng.choice(schemas), rng.randrange(DB_VARIANTS)
+        name = rng.choice(mixed) if mixed and rng.random() < MIXED_SHARE else rng.choice(schemas)
+        variant = rng.randrange(variants[name])
         shape = rng.choices(shapes, weights)[0]
-        ex = make_example(shape, SCHEMAS[name], dbs[(name, variant)], rng)
+        ex = make_example(shape, ALL_SCHEMAS[name], dbs[(name, variant)], rng)
         key = (ex["instruction"], ex["input"], ex["output"])
         if key in seen:
             continue
@@ -89,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=EXPERT_DIR, help="expert directory to write into")
     args = parser.parse_args(argv)
-    train = generate(TRAIN_SCHEMAS, args.count, args.seed)
+    train = generate(TRAIN_SCHEMAS, args.count, args.seed, mixed=tuple(MIXED_SCHEMAS))
     heldout = generate(HELDOUT_SCHEMAS, args.heldout_count, args.seed + 1)
     write_jsonl(args.out / "datasets" / "raw" / "sql_train.jsonl", train)
     write_jsonl(args.out / "datasets" / "heldout" / "sql_heldout.jsonl", heldout)
     shapes = Counter(e["shape"] for e in train)
-    print(f"train: {len(train)} examples over {len(TRAIN_SCHEMAS)} schemas ({', '.join(TRAIN_SCHEMAS)})")
+    print(f"train: {len(train)} examples over {len(TRAIN_SCHEMAS)} schemas ({', '.join(TRAIN_SCHEMAS)}) "
+          f"and {len(MIXED_SCHEMAS)} recombinations of their tables")
     print(f"held out: {len(heldout)} examples over {', '.join(HELDOUT_SCHEMAS)}")
     print("shapes: " + ", ".join(f"{k} {v}" for k, v in sorted(shapes.items())))
     return 0

@@ -187,8 +187,9 @@ def _exists(base: Path, rel: str, *, file_only: bool = False) -> bool:
 
 
 def _files(m: Manifest, base: Path) -> list[Problem]:
-    """Files the manifest names, relative to it. Datasets are made by `dataset prepare`, so
-    missing ones only warn; grammar, soft prompt and adapter files must exist."""
+    """Files the manifest names, relative to it. Datasets (made by `dataset prepare`) and adapters
+    (made by `train`, which must run on a manifest that already lists them) only warn when missing;
+    grammar and soft prompt files must exist. `package` refuses a missing adapter on its own."""
     out = []
     d = m.training.dataset
     for key in ("path", "validation_path", "test_path"):
@@ -206,5 +207,5 @@ def _files(m: Manifest, base: Path) -> list[Problem]:
     for i, bm in enumerate(m.base_models):
         for j, ad in enumerate(bm.adapters):
             if ad.path and not _exists(base, ad.path):
-                out.append(Problem(f"base_models[{i}].adapters[{j}].path", f"{ad.path} not found (expected the adapter, relative to the manifest)"))
+                out.append(Problem(f"base_models[{i}].adapters[{j}].path", f"{ad.path} not found yet (run `expert-cli train`, or fix the path)", "warning"))
     return out

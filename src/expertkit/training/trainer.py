@@ -9,7 +9,9 @@ Its fused LM head computes the loss without materialising the logits. For SDPA m
 rows run per-example causal attention (``attention.py``) instead of a block-diagonal mask.
 
 What is ours (``ExpertSFTTrainer``): checkpoints without pickle (see ``checkpoints.py``), written
-to a temp dir and renamed, and rotation that is kill-safe too.
+to a temp dir and renamed, and rotation that is kill-safe too; and the loss, whose LM head runs
+only on labelled positions (``answer_loss.py``: on CPU TRL's fused head scores every position);
+and on CPU a LoRA dropout that draws fewer random bits (``dropout.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from typing import Any
 from expertkit.errors import ValidationError
 from expertkit.manifest.model import TrainingConfig
 from expertkit.training import checkpoints as ckpt
+from expertkit.training.answer_loss import answer_only_loss, supports_answer_loss
 from expertkit.training.attention import use_packed_attention
+from expertkit.training.dropout import use_fast_dropout
 
 Warn = Callable[[str], None]
 _BNB_OPTIM_HINTS = ("bnb", "8bit", "paged", "4bit")
@@ -175,6 +179,36 @@ def _make_trainer_class() -> type:
 
         save_total_limit: int | None = None
 
+        def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+            if return_outputs or not self._answer_loss_applies(model, inputs):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            result = answer_only_loss(model, inputs, num_items_in_batch)
+            loss = result.loss
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size())  # as TRL: DDP averages grads
+            self._log_answer_metrics(inputs, result)
+            return loss
+
+        def _answer_loss_applies(self, model: Any, inputs: dict) -> bool:
+            return ("labels" in inputs and self.compute_loss_func is None and self.label_smoother is None
+                    and self.args.loss_type == "nll" and not self.aux_loss_enabled and supports_answer_loss(model))
+
+        def _log_answer_metrics(self, inputs: dict, result: Any) -> None:
+            """The metrics TRL's compute_loss records (entropy, token accuracy, tokens seen)."""
+            mode = "train" if self.model.training else "eval"
+            gather = self.accelerator.gather_for_metrics
+            valid = gather(result.num_valid).sum()
+            if valid > 0:
+                self._metrics[mode]["entropy"].append((gather(result.entropy_sum).sum() / valid).item())
+                self._metrics[mode]["mean_token_accuracy"].append((gather(result.num_correct).sum() / valid).item())
+            if mode == "train":
+                import torch
+
+                ids = inputs["input_ids"]
+                local = inputs["attention_mask"].sum() if "attention_mask" in inputs else torch.tensor(ids.numel())
+                self._total_train_tokens += gather(local.to(ids.device)).sum().item() // self._tp_size
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+
         def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
             super()._save(output_dir, state_dict)
             target = Path(output_dir or self.args.output_dir)
@@ -296,6 +330,8 @@ def build_trainer(
         callbacks=callbacks,
     )
     trainer.save_total_limit = save_total_limit
+    if trainer.model.device.type == "cpu":
+        use_fast_dropout(trainer.model)  # bernoulli_ is slow on CPU (see dropout.py)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)  # the library never prints; progress goes through callbacks.py events
