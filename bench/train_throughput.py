@@ -10,13 +10,16 @@ LoRA config, on the real default base model (SmolLM2-135M-Instruct):
   labels = input_ids), ``transformers.Trainer``.
 
 Printed: useful (non-pad) tokens/s of both and their ratio; model FLOP/s against an fp32 matmul
-peak measured here; DoRA's and IA3's cost relative to LoRA (our trainer). Model FLOPs per useful
-token are those a standard step on a frozen base must do: 4 x body params (forward + input-gradient
+peak measured here; DoRA's and IA3's cost relative to LoRA (our trainer). Model FLOPs are those a
+standard step on a frozen base must do, per useful token: 4 x body params (forward + input-gradient
 backward; frozen weights get no weight gradient, so the usual 6N would overstate it by 1.5x) plus
-4 x hidden x vocab for the LM head on every token. Adapter FLOPs are not counted, and neither are
-the FLOPs a trainer skips (our head only runs on labelled tokens): the figure is work the task
-needed per second, comparable across trainers. The first ``--warmup`` steps of every run are not
-timed.
+4 x hidden x vocab for the LM head on every token; plus causal self-attention within each example,
+6 x layers x (heads x head_dim) x L^2 per example of L tokens (QK^T and AV forward = 2 x that
+width x L^2 with the causal half, backward twice the forward), as in PaLM's MFU but counting the
+causal half only. Adapter FLOPs are not counted, nor FLOPs a trainer wastes (padding, attention
+across packed examples) or skips (our head only runs on labelled tokens): the figure is work the
+task needed per second, comparable across trainers. The first ``--warmup`` steps of every run are
+not timed.
 
     .venv/bin/python bench/train_throughput.py --steps 12            # model via the alias
     .venv/bin/python bench/train_throughput.py --model-dir PATH --methods lora,dora,ia3
@@ -52,15 +55,22 @@ def make_examples(tokenizer: Any, n: int, seed: int) -> list[dict]:
 
 
 class CountingCollator:
-    """Wraps a collator; records the useful (non-pad) tokens of every batch it builds."""
+    """Wraps a collator; records every batch's useful (non-pad) tokens and sum of squared example lengths."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.tokens = inner, []
+        self.inner, self.tokens, self.squares = inner, [], []
 
     def __call__(self, features: list) -> dict:
         batch = self.inner(features)
         mask = batch.get("attention_mask")
-        self.tokens.append(int(mask.sum()) if mask is not None else int(batch["input_ids"].numel()))
+        if mask is not None:  # padded rows: one example per row
+            lengths = mask.sum(dim=1).tolist()
+        else:  # padding-free packed rows: examples start where position_ids restart at 0
+            pos = batch["position_ids"].flatten()
+            starts = (pos == 0).nonzero().flatten().tolist() + [pos.numel()]
+            lengths = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        self.tokens.append(int(sum(lengths)))
+        self.squares.append(int(sum(n * n for n in lengths)))
         return batch
 
 
@@ -139,9 +149,11 @@ def timed(trainer: Any, a: argparse.Namespace) -> dict:
     trainer.add_callback(timer)
     trainer.train()
     tokens = trainer.data_collator.tokens[a.warmup: len(timer.times)]
+    squares = trainer.data_collator.squares[a.warmup: len(timer.times)]
     seconds = sum(timer.times[a.warmup:])
+    flops = flops_per_token(trainer.model) * sum(tokens) + attention_flops(trainer.model, sum(squares))
     return {"tokens_per_s": sum(tokens) / seconds, "steps": len(timer.times) - a.warmup, "seconds": seconds,
-            "tokens_per_step": sum(tokens) / max(len(tokens), 1), "flops_per_token": flops_per_token(trainer.model)}
+            "tokens_per_step": sum(tokens) / max(len(tokens), 1), "flops_per_s": flops / seconds}
 
 
 def flops_per_token(model: Any) -> float:
@@ -152,6 +164,14 @@ def flops_per_token(model: Any) -> float:
     embed_ids = {id(base.get_input_embeddings().weight), id(base.get_output_embeddings().weight)}
     body = sum(p.numel() for i, p in params.items() if i not in embed_ids)
     return 4 * body + 4 * head
+
+
+def attention_flops(model: Any, sum_of_squared_lengths: int) -> float:
+    """Causal attention within examples, forward + backward: 6 x layers x width x sum(L^2)."""
+    cfg = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    width = cfg.num_attention_heads * head_dim
+    return 6 * cfg.num_hidden_layers * width * sum_of_squared_lengths
 
 
 def matmul_peak(sizes: tuple[int, ...] = (1024, 2048, 3072), reps: int = 8) -> float:
@@ -170,7 +190,7 @@ def matmul_peak(sizes: tuple[int, ...] = (1024, 2048, 3072), reps: int = 8) -> f
 
 
 def report(name: str, r: dict, peak: float) -> dict:
-    flops = r["flops_per_token"] * r["tokens_per_s"]
+    flops = r["flops_per_s"]
     print(f"{name:14s} {r['tokens_per_s']:9.1f} useful tokens/s  {r['tokens_per_step']:7.0f} tokens/step  "
           f"{flops / 1e9:7.1f} GFLOP/s = {100 * flops / peak:5.1f}% of peak", flush=True)
     return r

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -109,11 +110,16 @@ def test_heldout_schemas_never_in_training(schemas, train_examples):
 
 
 def test_reasoning_describes_the_query(train_examples):
-    for e in train_examples[:200]:
+    for e in train_examples[:400]:
         plan = e["plan"]
-        assert plan["from"] in e["reasoning"]
-        for cond in plan.get("where") or []:
-            assert cond[0] in e["reasoning"] and cond[2] in e["reasoning"]
+        assert plan["from"] in e["reasoning"] and ", ".join(plan["select"]) in e["reasoning"]
+        named = [hit for _, hit in plan["mentions"]]
+        assert e["reasoning"].startswith("Mentioned? ") and e["reasoning"].count(": yes") == sum(named)
+        # the rule the reasoning teaches: the query joins exactly when the question names both tables
+        assert all(named) == bool(plan.get("join")) == (" Join " in e["reasoning"])
+        words = set(re.findall(r"[a-z_]+", e["instruction"].lower()))
+        for word, hit in plan["mentions"]:
+            assert hit or word not in words  # "no" means the question really doesn't name it
 
 
 def test_test_cases_are_well_formed(cases, schemas):
@@ -177,7 +183,7 @@ def test_preprocess_hooks(schemas):
     shapes = _load("sql_shapes")
     s = schemas.SCHEMAS["shop"]
     ex = shapes.make_example("join_filter", s, schemas.make_database(s, 0), rng)
-    assert hooks.reasoning(ex) == ex["reasoning"] and "join" in ex["reasoning"]
+    assert hooks.reasoning(ex) == ex["reasoning"] and "Join products and suppliers" in ex["reasoning"]
     assert hooks.reasoning({"instruction": "q", "output": "SELECT 1;"}) is None
     assert hooks.extra_validation(ex) is None
     assert hooks.extra_validation({"output": "DROP TABLE x;"})

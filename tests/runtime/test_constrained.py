@@ -47,6 +47,16 @@ def test_thinking_on_then_grammar(tiny_engine):
         assert g.grammar_complete or g.finish_reason == "length"
 
 
+def test_thinking_forced_opens_the_think_block(tiny_engine):
+    gens = tiny_engine.generate(PROMPTS, use_grammar=True, enable_thinking=True, max_new_tokens=60)
+    for g in gens:  # the prompt ended with "<think>\n": the text has it, the answer never starts before "</think>"
+        assert g.text.startswith("<think>\n"), g.text
+        if g.grammar_complete:
+            assert "</think>" in g.text and parses(tiny_engine, g.answer), g.text
+        else:
+            assert g.finish_reason == "length" and g.answer == ""
+
+
 def _step(proc, ids: list[int], vocab: int) -> torch.Tensor:
     scores = torch.zeros(1, vocab)
     return proc(torch.tensor([ids]), scores)[0]
@@ -56,10 +66,11 @@ def _allowed(scores: torch.Tensor) -> set[int]:
     return set(torch.nonzero(scores > float("-inf")).flatten().tolist())
 
 
-def _script(engine, tokens: list[int]):
+def _script(engine, tokens: list[int], think_open: bool = False):
     """Drive the processor as generate would, checking each scripted token is allowed."""
     vocab = engine.vocab_size()
-    proc = GrammarAfterThink(engine.compiled_grammar(), engine.think_vocab(), 1, thinking=True, stop_token_ids=engine.stop_token_ids())
+    proc = GrammarAfterThink(engine.compiled_grammar(), engine.think_vocab(), 1, thinking=True, stop_token_ids=engine.stop_token_ids(),
+                             think_open=think_open)
     ids = [1]  # a one-token "prompt"
     for token in tokens:
         allowed = _allowed(_step(proc, ids, vocab))
@@ -94,6 +105,17 @@ def test_state_machine_multi_token_think_opener(tiny_engine):
     assert s_token not in allowed  # after "<" only the think opener can continue (the grammar starts with S)
     proc, allowed = _script(tiny_engine, pieces)
     assert proc.rows[0].state == THINKING and len(allowed) == tiny_engine.vocab_size()
+
+
+def test_state_machine_with_the_think_block_opened_by_the_prompt(tiny_engine):
+    tok = tiny_engine.tokenizer
+    close = tok.convert_tokens_to_ids("</think>")
+    free = tok.encode("SELECT is just a word here", add_special_tokens=False)
+    newline = tok.encode("\n", add_special_tokens=False)
+    proc, allowed = _script(tiny_engine, [], think_open=True)
+    assert proc.rows[0].state == THINKING and len(allowed) == tiny_engine.vocab_size()
+    proc, after_close = _script(tiny_engine, [*free, close], think_open=True)
+    assert proc.rows[0].state == SEPARATOR and after_close == set(newline)
 
 
 def test_no_think_answer_starts_in_grammar(tiny_engine):

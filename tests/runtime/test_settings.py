@@ -34,10 +34,10 @@ def test_override_copies_and_checks():
 def test_prompt_is_the_training_template():
     msgs = Request(input="q", system="schema").to_messages()
     assert msgs == [{"role": "system", "content": "schema"}, {"role": "user", "content": "q"}]
-    # thinking on / as in training: the bare assistant header, exactly what training renders before the answer
+    # unset (as in training): the bare assistant header, exactly what training renders before the answer
     prompt = build_prompt(msgs, None)
     assert prompt == generation_prompt(msgs) == format_chat(msgs) + "<|im_start|>assistant\n"
-    assert build_prompt(msgs, True) == prompt
+    assert build_prompt(msgs, True) == prompt + "<think>\n"  # thinking on: the think block is opened
     assert build_prompt(msgs, False) == prompt + EMPTY_THINK
 
 

@@ -68,6 +68,8 @@ def generate(schemas: tuple[str, ...], count: int, seed: int, mixed: tuple[str, 
         variant = rng.randrange(variants[name])
         shape = rng.choices(shapes, weights)[0]
         ex = make_example(shape, ALL_SCHEMAS[name], dbs[(name, variant)], rng)
+        if ex is None:
+            continue
         key = (ex["instruction"], ex["input"], ex["output"])
         if key in seen:
             continue

@@ -80,6 +80,8 @@ def build_cases(seed: int = 11) -> list[dict]:
         for shape in SHAPES:
             for _attempt in range(50):
                 ex = make_example(shape, schema, db, rng)
+                if ex is None:
+                    continue
                 other = schema.parent.name if ex["plan"]["from"] == schema.child.name else schema.child.name
                 if discriminates(setup, ex["plan"], ex["output"], other):
                     break

@@ -11,6 +11,7 @@ at random with the caller's seeded `random.Random`, and the wording of operators
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 try:  # imported as a sibling module by the scripts and as a package module by the tests
@@ -57,21 +58,22 @@ def build_sql(plan: Plan) -> str:
 
 
 def reasoning_from_plan(plan: Plan) -> str:
-    """Brief reasoning derived from the plan: which tables, which columns and clauses, and why."""
+    """Brief reasoning derived from the plan: which tables the question names, the table or join
+    that follows, and the columns returned.
+
+    It opens with the tables the question names (``Mentioned? keeper: yes, animal: no.``): each
+    flag is a lookup of one word in the question, which a small model learns quickly, and "both
+    named" is exactly when the query joins. Asked cold, "join or not" stayed near its base rate
+    after a 75-step run (P(join | join question) ~0.2-0.4, measured). Filters, grouping and order
+    are not restated: the SQL right after says them, and every token here costs training time."""
+    parts = []
+    if plan.get("mentions"):
+        parts.append("Mentioned? " + ", ".join(f"{word}: {'yes' if hit else 'no'}" for word, hit in plan["mentions"]) + ".")
     if plan.get("join"):
         j = plan["join"]
-        parts = [f"The question needs {plan['from']} and {j['table']}; join them on {j['on'][0]} = {j['on'][1]}."]
+        parts.append(f"Join {plan['from']} and {j['table']} on {j['on'][0]} = {j['on'][1]}.")
     else:
-        parts = [f"The question is about the {plan['from']} table."]
-    if plan.get("where"):
-        parts.append("Keep rows where " + " and ".join(_cond_sql(c) for c in plan["where"]) + ".")
-    if plan.get("group_by"):
-        having = f", keep groups with {_cond_sql(plan['having'])}" if plan.get("having") else ""
-        parts.append(f"Group by {plan['group_by']}{having}.")
-    if plan.get("order_by"):
-        col, direction = plan["order_by"]
-        first = f", take the first {plan['limit']}" if plan.get("limit") else ""
-        parts.append(f"Sort by {col} {'descending' if direction == 'DESC' else 'ascending'}{first}.")
+        parts.append(f"Table: {plan['from']}.")
     parts.append("Return " + ("distinct " if plan.get("distinct") else "") + ", ".join(plan["select"]) + ".")
     return " ".join(parts)
 
@@ -395,9 +397,20 @@ SHAPES = {f.__name__: f for f in (
 assert set(SHAPES) == set(CATEGORY)
 
 
-def make_example(shape: str, s: Schema, db: Database, rng: random.Random) -> dict:
-    """One raw example: question, schema context, SQL, reasoning, plus the plan it came from."""
+def mentions(question: str, s: Schema) -> list[list]:
+    """``[singular, named?]`` per table, in schema order: does the question name it (singular or plural)."""
+    words = set(re.findall(r"[a-z_]+", question.lower()))
+    return [[t.singular, t.singular in words or t.name in words] for t in s.tables]
+
+
+def make_example(shape: str, s: Schema, db: Database, rng: random.Random) -> dict | None:
+    """One raw example: question, schema context, SQL, reasoning, plus the plan it came from.
+    None when the question names both tables without a join (or the reverse): the reasoning's
+    "both named means join" would be false for it, so the caller draws another."""
     question, plan = SHAPES[shape](s, db, rng)
+    plan["mentions"] = mentions(question, s)
+    if all(hit for _, hit in plan["mentions"]) != bool(plan.get("join")):
+        return None
     return {
         "instruction": _cap(question),
         "input": s.system(),

@@ -191,7 +191,7 @@ class Decoding(Section):
     top_k: int = Field(0, description="Top-k sampling (0 = off).")
     min_p: float = Field(0.0, description="Min-p sampling (0 = off).")
     max_new_tokens: int = Field(256, description="Most tokens generated per answer.")
-    enable_thinking: bool | None = Field(None, description="Let the model think before answering (default: as in training).")
+    enable_thinking: bool | None = Field(None, description="true: always reason first (the prompt opens the think block); false: answer directly (empty think block); unset: the model decides, as it learned in training.")
 
 
 class Training(Section):

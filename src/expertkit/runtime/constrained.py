@@ -13,7 +13,8 @@ as in Qwen3, or several ordinary ones, as in SmolLM2):
   so the answer starts where training put it; then GRAMMAR.
 - GRAMMAR: xgrammar's token bitmask; after the grammar completes only stop tokens are allowed.
 
-When thinking is off (an empty think block is pre-filled) every row starts in GRAMMAR.
+When thinking is off (an empty think block is pre-filled) every row starts in GRAMMAR; when it is
+on (the prompt ends with an open `<think>` line) every row starts in THINKING.
 Rows the grammar doesn't touch are skipped via `apply_token_bitmask_inplace(indices=...)`.
 """
 
@@ -79,12 +80,11 @@ class RowState:
 class GrammarAfterThink(LogitsProcessor):
     """Apply ``compiled`` grammar to each row's answer; single use (one `generate` call)."""
 
-    def __init__(self, compiled: Any, vocab: ThinkVocab, batch_size: int, *, thinking: bool, stop_token_ids: list[int]) -> None:
+    def __init__(self, compiled: Any, vocab: ThinkVocab, batch_size: int, *, thinking: bool, stop_token_ids: list[int],
+                 think_open: bool = False) -> None:
         self.vocab = vocab
-        self.rows = [
-            RowState(xgr.GrammarMatcher(compiled, override_stop_tokens=stop_token_ids), START if thinking else GRAMMAR)
-            for _ in range(batch_size)
-        ]
+        first = THINKING if think_open else START if thinking else GRAMMAR  # think_open: the prompt ends with `<think>\n`
+        self.rows = [RowState(xgr.GrammarMatcher(compiled, override_stop_tokens=stop_token_ids), first) for _ in range(batch_size)]
         self.bitmask = xgr.allocate_token_bitmask(batch_size, vocab.vocab_size)
         self.prompt_len: int | None = None
 

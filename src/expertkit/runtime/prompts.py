@@ -1,9 +1,14 @@
 """Prompts for generation, built with the training template (`expertkit.data.chat_format`).
 
 Training renders `<|im_start|>assistant\\n` followed by the (optionally think-prefixed) answer,
-so the bare assistant header *is* the training prompt: the model itself decides whether to
-think, as it learned to. Turning thinking off pre-fills an empty think block, which is how
-Qwen3 switches thinking off; the answer then starts at the first generated token.
+so the bare assistant header *is* the training prompt. The thinking switch picks what follows it:
+
+* unset: nothing; the model decides whether to think, as it learned from the training mix.
+* false: an empty think block, which is how Qwen3 switches thinking off; the answer starts at
+  the first generated token.
+* true: an open ``<think>`` line, so the model always reasons first (as the Qwen3-Thinking-2507
+  and DeepSeek-R1 templates do). Without it a model trained on the 75/25 mix answers a quarter
+  of the questions without thinking even when thinking was asked for.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from expertkit.data.chat_format import THINK_CLOSE, THINK_OPEN, Message, generation_prompt, split_reasoning
 
 EMPTY_THINK = f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"
+OPEN_THINK = f"{THINK_OPEN}\n"
 # what training puts between the think block and the answer (see chat_format.with_reasoning)
 THINK_SEPARATOR = "\n\n"
 
@@ -43,10 +49,14 @@ def as_request(item: str | Request | list[Message]) -> Request:
     return Request(messages=tuple(item))
 
 
+def prefill(enable_thinking: bool | None) -> str:
+    """What the prompt puts after the assistant header for this thinking switch (see above)."""
+    return {True: OPEN_THINK, False: EMPTY_THINK}.get(enable_thinking, "")  # type: ignore[arg-type]
+
+
 def build_prompt(messages: list[Message], enable_thinking: bool | None) -> str:
-    """The text fed to the model; ``enable_thinking=False`` pre-fills an empty think block."""
-    prompt = generation_prompt(messages)
-    return prompt + EMPTY_THINK if enable_thinking is False else prompt
+    """The text fed to the model: the generation prompt plus the thinking switch's pre-fill."""
+    return generation_prompt(messages) + prefill(enable_thinking)
 
 
 def split_output(text: str) -> tuple[str | None, str]:
