@@ -200,3 +200,12 @@ def test_grammar_flag_constrains_answers(cli, expert):
     res = run(cli, expert, "--grammar", "--max-new-tokens", "40", "--json")
     assert res.exit_code == 0, res
     assert all(r["output"].startswith("SELECT ") for r in json.loads(res.stdout)["expert"])
+
+
+def test_base_model_answers_directly_when_the_expert_thinks():
+    from expertkit.evaluation.runner import base_overrides
+    from expertkit.runtime.settings import DecodingSettings
+
+    assert base_overrides(DecodingSettings(enable_thinking=True)) == {"enable_thinking": False}
+    assert base_overrides(DecodingSettings(enable_thinking=None)) == {}
+    assert base_overrides(DecodingSettings(enable_thinking=False)) == {}

@@ -4,6 +4,12 @@
 manifest and cases (every case checked before a model loads), generates in batches with the
 adapter, then with the adapter disabled for `compare_base`, judges each answer, and computes
 quality_metrics and perf. It never prints; `progress(done, total, label)` reports progress.
+
+The base model gets the expert's decoding settings except one: when the expert is set to think
+(`enable_thinking: true`, which opens a think block in the prompt), the base answers directly.
+A base model never trained on the think protocol rarely closes the block: it would spend every
+case's max_new_tokens rambling and score 0 without ever answering, which is neither a fair
+baseline nor a cheap one. Answering directly under the same grammar is its best shot.
 """
 
 from __future__ import annotations
@@ -89,7 +95,7 @@ class SuiteResult:
 
 
 def run_cases(engine: Any, cases: list[TestCase], *, use_adapter: bool = True, batch_size: int = 8,
-              progress: Progress | None = None, label: str = "expert") -> list[CaseResult]:
+              progress: Progress | None = None, label: str = "expert", **overrides: Any) -> list[CaseResult]:
     """Generate an answer for each case (in batches) and judge it with the case's matcher."""
     from expertkit.runtime.prompts import Request
 
@@ -97,7 +103,8 @@ def run_cases(engine: Any, cases: list[TestCase], *, use_adapter: bool = True, b
     step = max(1, batch_size)
     for start in range(0, len(cases), step):
         chunk = cases[start:start + step]
-        gens = engine.generate([Request(input=c.input, system=c.system) for c in chunk], batch_size=step, use_adapter=use_adapter)
+        gens = engine.generate([Request(input=c.input, system=c.system) for c in chunk], batch_size=step, use_adapter=use_adapter,
+                               **overrides)
         for case, gen in zip(chunk, gens, strict=True):
             verdict = get_matcher(case.match).match(gen.answer, case)
             reason = verdict.reason
@@ -150,7 +157,8 @@ def run_suite(manifest: str | Path, adapter: str | Path | None = None, *, cases_
             if overrides:
                 engine.settings = engine.settings.override(**overrides)
             expert = run_cases(engine, cases, batch_size=batch_size, progress=progress, label="expert")
-            base = run_cases(engine, cases, use_adapter=False, batch_size=batch_size, progress=progress, label="base") if compare_base else None
+            base = run_cases(engine, cases, use_adapter=False, batch_size=batch_size, progress=progress, label="base",
+                             **base_overrides(engine.settings)) if compare_base else None
             perf = _measure_perf(engine, cases[0].input) if measure_perf else None
             warnings = list(engine.base.warnings)
     shown = display_path(adapter_path, loaded.base_dir)
@@ -158,6 +166,11 @@ def run_suite(manifest: str | Path, adapter: str | Path | None = None, *, cases_
                               checkpoint=shown, training_steps=info.steps, test_date=now_iso())
     return SuiteResult(loaded.path, shown, cases_file, categories, expert, base, quality, perf, info,
                        loaded.model.evaluation.min_improvement, warnings, f"{loaded.model.name} {loaded.model.version}")
+
+
+def base_overrides(settings: Any) -> dict[str, Any]:
+    """Decoding changes for the base model: no forced think block (see the module doc)."""
+    return {"enable_thinking": False} if settings.enable_thinking is True else {}
 
 
 def _measure_perf(engine: Any, prompt: str, *, tokens: int = 16, repeats: int = 3) -> dict[str, Any]:
