@@ -69,8 +69,8 @@ def _allowed(scores: torch.Tensor) -> set[int]:
 def _script(engine, tokens: list[int], think_open: bool = False):
     """Drive the processor as generate would, checking each scripted token is allowed."""
     vocab = engine.vocab_size()
-    proc = GrammarAfterThink(engine.compiled_grammar(), engine.think_vocab(), 1, thinking=True, stop_token_ids=engine.stop_token_ids(),
-                             think_open=think_open)
+    proc = GrammarAfterThink(engine.compiled_grammar(), engine.think_vocab(), 1, enable_thinking=True if think_open else None,
+                             stop_token_ids=engine.stop_token_ids())
     ids = [1]  # a one-token "prompt"
     for token in tokens:
         allowed = _allowed(_step(proc, ids, vocab))

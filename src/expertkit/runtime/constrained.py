@@ -80,10 +80,11 @@ class RowState:
 class GrammarAfterThink(LogitsProcessor):
     """Apply ``compiled`` grammar to each row's answer; single use (one `generate` call)."""
 
-    def __init__(self, compiled: Any, vocab: ThinkVocab, batch_size: int, *, thinking: bool, stop_token_ids: list[int],
-                 think_open: bool = False) -> None:
+    def __init__(self, compiled: Any, vocab: ThinkVocab, batch_size: int, *, enable_thinking: bool | None,
+                 stop_token_ids: list[int]) -> None:
         self.vocab = vocab
-        first = THINKING if think_open else START if thinking else GRAMMAR  # think_open: the prompt ends with `<think>\n`
+        # the first state follows the prompt's pre-fill for this switch (`prompts.prefill`)
+        first = {True: THINKING, False: GRAMMAR}.get(enable_thinking, START)  # type: ignore[arg-type]
         self.rows = [RowState(xgr.GrammarMatcher(compiled, override_stop_tokens=stop_token_ids), first) for _ in range(batch_size)]
         self.bitmask = xgr.allocate_token_bitmask(batch_size, vocab.vocab_size)
         self.prompt_len: int | None = None

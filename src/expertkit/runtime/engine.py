@@ -18,7 +18,7 @@ from typing import Any
 from expertkit.data.chat_format import Message
 from expertkit.errors import GrammarError
 from expertkit.runtime.adapter_source import AdapterSource, open_adapter
-from expertkit.runtime.prompts import OPEN_THINK, Request, as_request, build_prompt, split_output
+from expertkit.runtime.prompts import OPEN_THINK, Request, as_request, build_prompt, prefill, split_output
 from expertkit.runtime.settings import DecodingSettings, settings_from_manifest
 
 
@@ -149,8 +149,8 @@ class InferenceEngine:
         if compiled is not None:
             from expertkit.runtime.constrained import GrammarAfterThink
 
-            grammar = GrammarAfterThink(compiled, self.think_vocab(), len(prompts), thinking=settings.enable_thinking is not False,
-                                        think_open=settings.enable_thinking is True, stop_token_ids=stop_ids)
+            grammar = GrammarAfterThink(compiled, self.think_vocab(), len(prompts), enable_thinking=settings.enable_thinking,
+                                        stop_token_ids=stop_ids)
             processors.append(grammar)
         config = self._generation_config(settings, stop_ids, min_new_tokens)
         extra: dict[str, Any] = {}
@@ -184,7 +184,7 @@ class InferenceEngine:
         finish = "stop" if end is not None else "length"
         ids = ids if end is None else ids[:end]
         text = self.tokenizer.decode(ids, skip_special_tokens=False)
-        if settings.enable_thinking is True:  # the prompt opened the think block: it is part of the answer's text
+        if prefill(settings.enable_thinking) == OPEN_THINK:  # the prompt opened the think block: part of the text
             text = OPEN_THINK + text
         if grammar_complete is None:
             cut = min((p for p in (text.find(s) for s in settings.stop_sequences) if p >= 0), default=-1)
