@@ -94,7 +94,7 @@ def processor_cost(engine, answer: str, repeats: int) -> float:
     ids = engine.tokenizer.encode(answer, add_special_tokens=False) + engine.stop_token_ids()[:1]
     times = []
     for _ in range(max(1, repeats)):
-        proc = GrammarAfterThink(compiled, engine.think_vocab(), 1, thinking=False, stop_token_ids=engine.stop_token_ids())
+        proc = GrammarAfterThink([compiled], engine.think_vocab(), enable_thinking=False, stop_token_ids=engine.stop_token_ids())
         seq = [0]
         for token in ids:
             scores = torch.randn(1, vocab)

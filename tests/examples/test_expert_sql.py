@@ -169,6 +169,30 @@ def test_grammar_compiles_and_accepts_every_sql(train_examples, cases):
         assert not (m.accept_string(bad) and m.accept_token(stop)), bad
 
 
+def test_grammar_slots_accept_every_expected_sql_and_refuse_foreign_names(train_examples, cases):
+    """Filled from each prompt, the slots still allow the right SQL, and forbid names not in the prompt."""
+    from expertkit.manifest.loader import load_manifest
+    from expertkit.runtime.grammar import compile_for_text, text_matches_grammar
+    from expertkit.runtime.grammar_slots import fill_slots
+    from expertkit.runtime.settings import settings_from_manifest
+
+    settings = settings_from_manifest(load_manifest(EXPERT / "manifest.json"))
+    assert {s.rule for s in settings.grammar_slots} == {"table", "column", "word"}
+    grammar = (EXPERT / "grammar.gbnf").read_text(encoding="utf-8")
+    def chat(system: str, question: str) -> list[dict]:
+        return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+
+    pairs = [(chat(c["system"], c["input"]), c["expected_output"]) for c in cases]
+    pairs += [(chat(e["input"], e["instruction"]), e["output"]) for e in train_examples[::5]]  # raw: input = schema
+    for messages, sql in pairs:
+        assert text_matches_grammar(compile_for_text(fill_slots(grammar, settings.grammar_slots, messages)), sql), sql
+    zoo = next(c for c in cases if c["id"] == "zoo_filter_text")  # "... whose species is giraffe."
+    filled = compile_for_text(fill_slots(grammar, settings.grammar_slots, chat(zoo["system"], zoo["input"])))
+    assert text_matches_grammar(filled, zoo["expected_output"])
+    for wrong in ("SELECT title FROM animals;", "SELECT name FROM zoo;", "SELECT name FROM animals WHERE species = 'giraffa';"):
+        assert not text_matches_grammar(filled, wrong), wrong
+
+
 def test_manifest_validates(cli):
     res = cli("validate", "--manifest", str(EXPERT / "manifest.json"), cwd=EXPERT)
     assert res.exit_code == 0, res.stdout + res.stderr

@@ -69,7 +69,7 @@ def _allowed(scores: torch.Tensor) -> set[int]:
 def _script(engine, tokens: list[int], think_open: bool = False):
     """Drive the processor as generate would, checking each scripted token is allowed."""
     vocab = engine.vocab_size()
-    proc = GrammarAfterThink(engine.compiled_grammar(), engine.think_vocab(), 1, enable_thinking=True if think_open else None,
+    proc = GrammarAfterThink([engine.compiled_grammar()], engine.think_vocab(), enable_thinking=True if think_open else None,
                              stop_token_ids=engine.stop_token_ids())
     ids = [1]  # a one-token "prompt"
     for token in tokens:
@@ -134,3 +134,36 @@ def test_grammar_requested_without_a_file(tiny_engine, tmp_path):
     bad.write_text('root ::= "a"\nx ::= (\n')
     with pytest.raises(GrammarError, match=r"bad.gbnf:3:1: grammar does not compile"):
         tiny_engine.generate(["x"], use_grammar=True, grammar_file=bad)
+
+
+@pytest.mark.parametrize("enable_thinking", [True, None])
+def test_reasoning_rule_holds_the_think_block(tiny_llama_dir, tiny_adapter, tmp_path, enable_thinking):
+    """With `reasoning_rule`, a second matcher keeps the think block to that rule, then the answer grammar takes over."""
+    import re
+
+    from expertkit.manifest.model import model_slug
+    from expertkit.runtime.engine import InferenceEngine
+    from tests.runtime.expert_factory import make_expert
+
+    grammar = 'root ::= "SELECT " [a-z]{1,4} ";"\nreasoning ::= "\\nplan: " [a-z]{1,5} "\\n</think>"\n'
+    root = make_expert(tmp_path, tiny_llama_dir, tiny_adapter, grammar=grammar, reasoning_rule="reasoning")
+    with InferenceEngine.from_manifest(root / "manifest.json", root / "weights" / model_slug(str(tiny_llama_dir)) / "final") as engine:
+        gens = engine.generate(PROMPTS, use_grammar=True, enable_thinking=enable_thinking, max_new_tokens=40)
+    thought = [g for g in gens if g.reasoning is not None]
+    assert thought if enable_thinking else True
+    for g in gens:
+        assert g.grammar_complete, g.text
+        assert re.fullmatch(r"(<think>\nplan: [a-z]{1,5}\n</think>\n\n)?SELECT [a-z]{1,4};", g.text), g.text
+        assert g.reasoning is None or re.fullmatch(r"plan: [a-z]{1,5}", g.reasoning.strip())
+
+
+def test_reasoning_rule_must_exist(tiny_llama_dir, tiny_adapter, tmp_path):
+    from expertkit.errors import GrammarError
+    from expertkit.manifest.model import model_slug
+    from expertkit.runtime.engine import InferenceEngine
+    from tests.runtime.expert_factory import make_expert
+
+    root = make_expert(tmp_path, tiny_llama_dir, tiny_adapter, grammar='root ::= "x"\n', reasoning_rule="plan")
+    with InferenceEngine.from_manifest(root / "manifest.json", root / "weights" / model_slug(str(tiny_llama_dir)) / "final") as engine:
+        with pytest.raises(GrammarError, match="reasoning_rule: .* has no rule `plan"):
+            engine.generate(["x"], use_grammar=True)

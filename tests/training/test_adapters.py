@@ -89,3 +89,23 @@ def test_unsupported_targets_are_refused_before_training(make_expert, tiny_llama
     manifest = make_expert(tiny_llama_dir, config={"target_modules": ["lm_head"]})
     with pytest.raises(TrainingError, match="lm_head can't be adapted"):
         train(manifest)
+
+
+@pytest.mark.parametrize("method", ["lora", "dora"])
+def test_top_layers_adapts_only_the_last_layers(method, make_expert, tiny_llama_dir):
+    """top_layers: 1 on the 2-layer model puts the adapter on layer 1 only, and the run still learns."""
+    manifest = make_expert(tiny_llama_dir, config={**METHODS[method], "top_layers": 1, "max_steps": 3})
+    result = train(manifest)
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, p in result.model.named_parameters() if p.requires_grad}
+    assert adapted == {"1"}, adapted
+    assert result.summary["config"]["training.config"]["top_layers"] == 1
+    assert result.summary["adapter"]["peft_config"]["layers_to_transform"] == [1]
+
+
+def test_top_layers_beyond_the_model_is_refused(make_expert, tiny_llama_dir):
+    manifest = make_expert(tiny_llama_dir, config={"top_layers": 3, "max_steps": 1})
+    with pytest.raises(ValidationError, match=r"training.config.top_layers: 3 is not allowed \(the base model has 2 layers"):
+        train(manifest)
+    manifest = make_expert(tiny_llama_dir, config={**METHODS["ia3"], "top_layers": 1, "max_steps": 1})
+    with pytest.raises(ValidationError, match="training.config.top_layers: only for lora and dora"):
+        train(manifest)

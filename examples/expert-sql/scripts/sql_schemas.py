@@ -180,11 +180,34 @@ _CATEGORY_POOL = tuple(sorted({v for name, parent, child in _DEFS if name in TRA
                               for t in (parent, child) for c in t.columns if c.kind == "cat" for v in c.pool}))
 
 
+# Other names a recombined table may give its columns. Without them every training label column is
+# name/title/code/month, and on a new schema the model writes `name` where the table has `owner`.
+# Names of held-out columns are left out, so the held-out schemas stay unseen.
+_RENAMES = {
+    "label": ("full_name", "nickname", "handle", "label", "brand", "headline", "alias", "contact"),
+    "cat": ("kind", "category", "status", "tier", "grade", "color", "zone", "style", "level"),
+    "num": ("size", "cost", "score", "rank", "total", "height", "volume", "points", "length"),
+}
+_HELDOUT_COLUMNS = {c.name for name, parent, child in _DEFS if name in HELDOUT_SCHEMAS for t in (parent, child) for c in t.columns}
+RENAME_SHARE = 0.5  # chance that a recombined table's column takes another name
+
+
 def _mixed(parent_schema: str, child_schema: str, rng: random.Random) -> Schema:
     parent, child = SCHEMAS[parent_schema].parent, SCHEMAS[child_schema].child
 
     def varied(t: Table) -> tuple[Column, ...]:
-        return tuple(C(c.name, tuple(rng.sample(_CATEGORY_POOL, len(c.pool)))) if c.kind == "cat" else c for c in t.columns)
+        taken = {c.name for c in t.columns}
+        out = []
+        for c in t.columns:
+            if c.kind == "cat":
+                c = C(c.name, tuple(rng.sample(_CATEGORY_POOL, len(c.pool))))
+            choices = [n for n in _RENAMES.get(c.kind, ()) if n not in taken and n not in _HELDOUT_COLUMNS]
+            if choices and rng.random() < RENAME_SHARE:
+                new = rng.choice(choices)
+                taken.add(new)
+                c = Column(new, c.kind, c.pool, c.low, c.high)
+            out.append(c)
+        return tuple(out)
 
     child_cols = tuple(FK(parent.singular) if c.kind == "fk" else c for c in varied(child))
     return Schema(f"{parent_schema}+{child_schema}", Table(parent.name, parent.singular, varied(parent), parent.rows),

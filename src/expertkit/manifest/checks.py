@@ -12,6 +12,7 @@ from expertkit.manifest.model import NAME_PATTERN, SEMVER_PATTERN, Manifest, Tra
 from expertkit.manifest.problems import Problem
 
 CAPABILITY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*:\S.*$")
+RULE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 REQUIRE_PATTERN = re.compile(r"^(?P<name>[^@\s]+)(?:@(?P<spec>.+))?$")
 RANK_ADVICE = {"dora": "DoRA: use 12-16", "lora": "LoRA: use 16-32"}
 # the guide's load_order bands, by the kind of expert
@@ -98,7 +99,17 @@ def _decoding(m: Manifest) -> list[Problem]:
         ("min_p", d.min_p, 0 <= d.min_p <= 1, "0-1; 0 = off"),
         ("max_new_tokens", d.max_new_tokens, d.max_new_tokens > 0, "> 0"),
     ]
-    return [Problem(f"training.decoding.{key}", f"{value:g} is not allowed (expected {expected})") for key, value, ok, expected in rules if not ok]
+    out = [Problem(f"training.decoding.{key}", f"{value:g} is not allowed (expected {expected})") for key, value, ok, expected in rules if not ok]
+    if d.reasoning_rule is not None and not RULE_NAME.match(d.reasoning_rule):
+        out.append(Problem("training.decoding.reasoning_rule", f"{d.reasoning_rule!r} is not a grammar rule name (letters, digits, _ and -)"))
+    for rule, slot in d.grammar_slots.items():
+        if not RULE_NAME.match(rule):
+            out.append(Problem(f"training.decoding.grammar_slots.{rule}", "is not a grammar rule name (letters, digits, _ and -)"))
+        try:
+            re.compile(slot.pattern)
+        except re.error as exc:
+            out.append(Problem(f"training.decoding.grammar_slots.{rule}.pattern", f"is not a regular expression: {exc}"))
+    return out
 
 
 def _feedforward(c: TrainingConfig, p: str) -> list[Problem]:

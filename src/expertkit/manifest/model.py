@@ -154,6 +154,11 @@ class TrainingConfig(Section):
         description="Module names to adapt (checked against the base model).",
     )
     feedforward_modules: list[str] | None = Field(None, description="ia3 only: which target modules are feed-forward.")
+    top_layers: int | None = Field(
+        None,
+        description="Adapt only the last N transformer layers (lora, dora); the backward pass stops below "
+        "them, so each step is cheaper. Unset: every layer.",
+    )
     epochs: float = Field(3, description="Passes over the training set (fractional allowed).")
     learning_rate: float = Field(1e-4, description="Peak learning rate.")
     batch_size: int = Field(4, description="Examples (or packed rows) per device step.")
@@ -181,6 +186,11 @@ class TrainingConfig(Section):
     seed: int = Field(42, description="Training seed (data order and init).")
 
 
+class GrammarSlotSpec(Section):
+    message: Literal["system", "user", "prompt"] = Field(description="Where to look: the system message, the last user message, or every message.")
+    pattern: str = Field(description="Regular expression (multi-line mode); with groups, the first group that matched is the value.")
+
+
 class Decoding(Section):
     use_grammar: bool = Field(False, description="Constrain generation with the grammar file.")
     grammar_file: str | None = Field(None, description="GBNF grammar (default grammar.gbnf beside the manifest).")
@@ -191,6 +201,17 @@ class Decoding(Section):
     top_k: int = Field(0, description="Top-k sampling (0 = off).")
     min_p: float = Field(0.0, description="Min-p sampling (0 = off).")
     max_new_tokens: int = Field(256, description="Most tokens generated per answer.")
+    grammar_slots: dict[str, GrammarSlotSpec] = Field(
+        default_factory=dict,
+        description="Grammar rules filled per request from the prompt (schema-aware decoding): rule name -> "
+        "{message, pattern}. The rule's definition in the grammar file is replaced by the alternation of the "
+        "pattern's matches, so the answer can only use names the prompt contains; with no match the file's rule stays.",
+    )
+    reasoning_rule: str | None = Field(
+        None,
+        description="A rule of the grammar that the think block must match: the text after `<think>` through "
+        "`</think>` (needs use_grammar). Unset: the reasoning is free text; only the answer is constrained.",
+    )
     enable_thinking: bool | None = Field(None, description="true: always reason first (the prompt opens the think block); false: answer directly (empty think block); unset: the model decides, as it learned in training.")
 
 

@@ -46,7 +46,8 @@ def _sections(model: type[BaseModel], prefix: str, out: list[str], seen: set) ->
         rows.append(f"| `{prefix}{name}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
         for arg in (field.annotation, *get_args(field.annotation), *[a for t in get_args(field.annotation) for a in get_args(t)]):
             if isinstance(arg, type) and issubclass(arg, BaseModel) and arg not in seen:
-                suffix = "[]" if get_origin(field.annotation) is list or any(get_origin(a) is list for a in get_args(field.annotation)) else ""
+                origins = {get_origin(field.annotation), *(get_origin(a) for a in get_args(field.annotation))}
+                suffix = "[]" if list in origins else ".<name>" if dict in origins else ""
                 nested.append((f"{prefix}{name}{suffix}.", arg))
                 seen.add(arg)
     title = prefix.rstrip(".") or "manifest (root)"

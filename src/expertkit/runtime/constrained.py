@@ -8,7 +8,9 @@ as in Qwen3, or several ordinary ones, as in SmolLM2):
   allowed tokens are the grammar's allowed tokens plus the tokens that continue `<think>`.
   Once the text is `<think>...` the row moves to THINKING (the matcher is reset); once it can
   no longer be `<think>`, the row is in GRAMMAR with the matcher already fed every token.
-- THINKING: unconstrained until `</think>` appears in the bytes.
+- THINKING: until `</think>` appears in the bytes. Free text, unless the manifest names a
+  `reasoning_rule`: then a second matcher holds the think block (from after `<think>` through
+  `</think>`) to that rule of the same grammar.
 - SEPARATOR: the training separator (`\\n\\n`, see `chat_format.with_reasoning`) is forced,
   so the answer starts where training put it; then GRAMMAR.
 - GRAMMAR: xgrammar's token bitmask; after the grammar completes only stop tokens are allowed.
@@ -28,7 +30,7 @@ import xgrammar as xgr
 from transformers import LogitsProcessor
 
 from expertkit.data.chat_format import THINK_CLOSE, THINK_OPEN
-from expertkit.runtime.prompts import THINK_SEPARATOR
+from expertkit.runtime.prompts import OPEN_THINK, THINK_SEPARATOR
 
 START, THINKING, SEPARATOR, GRAMMAR = "start", "thinking", "separator", "grammar"
 _OPEN = THINK_OPEN.encode()
@@ -75,18 +77,27 @@ class RowState:
     buffer: bytes = b""  # bytes of the think opener / block so far
     forced: list[int] = field(default_factory=list)
     violated: bool = False  # a token the grammar refused got through (should not happen)
+    thought: Any = None  # matcher of the reasoning rule, when there is one
 
 
 class GrammarAfterThink(LogitsProcessor):
-    """Apply ``compiled`` grammar to each row's answer; single use (one `generate` call)."""
+    """Apply each row's compiled grammar to its answer; single use (one `generate` call).
 
-    def __init__(self, compiled: Any, vocab: ThinkVocab, batch_size: int, *, enable_thinking: bool | None,
-                 stop_token_ids: list[int]) -> None:
+    ``grammars`` has one compiled grammar per batch row (rows may differ: grammar slots);
+    ``reasoning`` likewise, compiled from the reasoning rule, or None for free-text reasoning."""
+
+    def __init__(self, grammars: list[Any], vocab: ThinkVocab, *, enable_thinking: bool | None,
+                 stop_token_ids: list[int], reasoning: list[Any] | None = None) -> None:
         self.vocab = vocab
         # the first state follows the prompt's pre-fill for this switch (`prompts.prefill`)
         first = {True: THINKING, False: GRAMMAR}.get(enable_thinking, START)  # type: ignore[arg-type]
-        self.rows = [RowState(xgr.GrammarMatcher(compiled, override_stop_tokens=stop_token_ids), first) for _ in range(batch_size)]
-        self.bitmask = xgr.allocate_token_bitmask(batch_size, vocab.vocab_size)
+        self.rows = [RowState(xgr.GrammarMatcher(compiled, override_stop_tokens=stop_token_ids), first) for compiled in grammars]
+        if reasoning is not None:
+            for row, compiled in zip(self.rows, reasoning, strict=True):
+                row.thought = xgr.GrammarMatcher(compiled, override_stop_tokens=stop_token_ids)
+                if first == THINKING:  # the prompt's pre-fill already holds the line break after <think>
+                    row.thought.accept_string(OPEN_THINK[len(THINK_OPEN):])
+        self.bitmask = xgr.allocate_token_bitmask(len(grammars), vocab.vocab_size)
         self.prompt_len: int | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -109,6 +120,8 @@ class GrammarAfterThink(LogitsProcessor):
         elif row.state == START:
             self._consume_start(row, token)
         elif row.state == THINKING:
+            if row.thought is not None and not row.thought.accept_token(token):
+                row.violated = True
             row.buffer += self.vocab.token_bytes[token]
             cut = row.buffer.find(_CLOSE)
             if cut >= 0:
@@ -130,6 +143,8 @@ class GrammarAfterThink(LogitsProcessor):
         if row.think_alive and q.startswith(_OPEN):
             row.state = THINKING
             row.matcher.reset()
+            if row.thought is not None and len(q) > len(_OPEN):  # the token went past "<think>"
+                row.violated |= not row.thought.accept_string(q[len(_OPEN):].decode("utf-8", "replace"))
             cut = q.find(_CLOSE)
             if cut >= 0:
                 self._after_close(row, q[cut + len(_CLOSE):].decode("utf-8", "replace"))
@@ -167,6 +182,9 @@ class GrammarAfterThink(LogitsProcessor):
                 self.bitmask[i].zero_()
             if row.think_alive:
                 self.bitmask[i] |= self.vocab.continuation_mask(row.buffer)
+            return True
+        if row.state == THINKING and row.thought is not None and not row.thought.is_terminated():
+            row.thought.fill_next_token_bitmask(self.bitmask, i)
             return True
         return False
 

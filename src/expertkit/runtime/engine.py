@@ -18,6 +18,7 @@ from typing import Any
 from expertkit.data.chat_format import Message
 from expertkit.errors import GrammarError
 from expertkit.runtime.adapter_source import AdapterSource, open_adapter
+from expertkit.runtime.grammar_slots import check_slots, fill_slots
 from expertkit.runtime.prompts import OPEN_THINK, Request, as_request, build_prompt, prefill, split_output
 from expertkit.runtime.settings import DecodingSettings, settings_from_manifest
 
@@ -49,7 +50,8 @@ class InferenceEngine:
         self.model = base.model
         self.adapter_param_bytes = 0
         self.cuda_bytes_delta = 0
-        self._grammar_cache: dict[tuple[str, float], Any] = {}
+        self._grammar_files: dict[tuple[Any, ...], str] = {}
+        self._grammar_cache: dict[tuple[str, str], Any] = {}  # (grammar text, root rule) -> compiled
         self._xgr_info: Any = None
         self._think_vocab: Any = None
         self.batch_sizes_used: set[int] = set()
@@ -123,20 +125,28 @@ class InferenceEngine:
                  use_adapter: bool = True, **overrides: Any) -> list[Generation]:
         """Answer each request (same order). ``overrides`` are decoding settings for this call."""
         settings = self.settings.override(**overrides) if overrides else self.settings
-        prompts = [build_prompt(as_request(r).to_messages(self.system_prompt), settings.enable_thinking) for r in requests]
-        compiled = self.compiled_grammar(settings) if settings.use_grammar else None
+        conversations = [as_request(r).to_messages(self.system_prompt) for r in requests]
+        prompts = [build_prompt(messages, settings.enable_thinking) for messages in conversations]
+        grammars = [self.compiled_grammar(settings, m) for m in conversations] if settings.use_grammar else None
+        thoughts = ([self.compiled_grammar(settings, m, root=settings.reasoning_rule) for m in conversations]
+                    if settings.use_grammar and settings.reasoning_rule else None)
         # similar lengths together: less padding; results go back to the caller's order
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: list[Generation | None] = [None] * len(prompts)
         with nullcontext() if use_adapter else self.adapter_disabled():
             for start in range(0, len(order), max(1, batch_size)):
                 chunk = order[start:start + max(1, batch_size)]
-                for i, gen in zip(chunk, self._generate_batch([prompts[i] for i in chunk], settings, compiled), strict=True):
+                rows = None if grammars is None else [grammars[i] for i in chunk]
+                thought_rows = None if thoughts is None else [thoughts[i] for i in chunk]
+                batch = self._generate_batch([prompts[i] for i in chunk], settings, rows, reasoning=thought_rows)
+                for i, gen in zip(chunk, batch, strict=True):
                     results[i] = gen
         return [g for g in results if g is not None]
 
-    def _generate_batch(self, prompts: list[str], settings: DecodingSettings, compiled: Any,
-                        *, min_new_tokens: int | None = None) -> list[Generation]:
+    def _generate_batch(self, prompts: list[str], settings: DecodingSettings, grammars: list[Any] | None,
+                        *, reasoning: list[Any] | None = None, min_new_tokens: int | None = None) -> list[Generation]:
+        """One padded batch; ``grammars`` holds each row's compiled grammar (None = unconstrained)
+        and ``reasoning`` each row's compiled reasoning rule (None = free-text reasoning)."""
         import torch
         from transformers import LogitsProcessorList
 
@@ -146,11 +156,11 @@ class InferenceEngine:
         stop_ids = self.stop_token_ids()
         processors = LogitsProcessorList()
         grammar = None
-        if compiled is not None:
+        if grammars is not None:
             from expertkit.runtime.constrained import GrammarAfterThink
 
-            grammar = GrammarAfterThink(compiled, self.think_vocab(), len(prompts), enable_thinking=settings.enable_thinking,
-                                        stop_token_ids=stop_ids)
+            grammar = GrammarAfterThink(grammars, self.think_vocab(), enable_thinking=settings.enable_thinking,
+                                        stop_token_ids=stop_ids, reasoning=reasoning)
             processors.append(grammar)
         config = self._generation_config(settings, stop_ids, min_new_tokens)
         extra: dict[str, Any] = {}
@@ -201,9 +211,11 @@ class InferenceEngine:
         return ids
 
     # -- grammar ---------------------------------------------------------------------------
-    def compiled_grammar(self, settings: DecodingSettings | None = None) -> Any:
-        """The settings' grammar compiled for this tokenizer (cached per file and mtime)."""
-        from expertkit.runtime.grammar import compile_grammar, read_grammar
+    def compiled_grammar(self, settings: DecodingSettings | None = None, messages: Sequence[Message] = (),
+                         root: str = "root") -> Any:
+        """The settings' grammar compiled for this tokenizer from rule ``root``, its slots filled
+        from ``messages``. Cached per grammar text, so a batch over one schema compiles once."""
+        from expertkit.runtime.grammar import compile_grammar
 
         settings = settings or self.settings
         path = settings.grammar_file
@@ -212,10 +224,26 @@ class InferenceEngine:
                 f"grammar requested but {'no grammar file is configured' if path is None else f'{path} does not exist'}",
                 hint="add grammar.gbnf beside manifest.json or set training.decoding.grammar_file",
             )
-        key = (str(path), Path(path).stat().st_mtime)
+        text = self._grammar_text(Path(path), settings)
+        if settings.grammar_slots:
+            text = fill_slots(text, settings.grammar_slots, messages)
+        key = (text, root)
         if key not in self._grammar_cache:
-            self._grammar_cache[key] = compile_grammar(read_grammar(path), self._tokenizer_info(), str(path))
+            if len(self._grammar_cache) >= _GRAMMAR_CACHE_SIZE:
+                self._grammar_cache.pop(next(iter(self._grammar_cache)))  # oldest first
+            self._grammar_cache[key] = compile_grammar(text, self._tokenizer_info(), str(path), root)
         return self._grammar_cache[key]
+
+    def _grammar_text(self, path: Path, settings: DecodingSettings) -> str:
+        """The grammar file's text (re-read when it changes), its slots and reasoning rule checked once."""
+        from expertkit.runtime.grammar import read_grammar
+
+        key = (str(path), path.stat().st_mtime, settings.grammar_slots, settings.reasoning_rule)
+        if key not in self._grammar_files:
+            text = read_grammar(path)
+            check_slots(text, settings.grammar_slots, str(path), settings.reasoning_rule)
+            self._grammar_files[key] = text
+        return self._grammar_files[key]
 
     def _tokenizer_info(self) -> Any:
         from expertkit.runtime.grammar import tokenizer_info
@@ -235,6 +263,9 @@ class InferenceEngine:
     def vocab_size(self) -> int:
         """Width of the model's logits (may exceed the tokenizer's vocabulary: padding)."""
         return int(self.base.model.get_output_embeddings().weight.shape[0])
+
+
+_GRAMMAR_CACHE_SIZE = 256  # compiled grammars kept (one per distinct filled grammar)
 
 
 def _is_adapter_param(name: str) -> bool:

@@ -32,14 +32,15 @@ def _clean(message: str) -> str:
     return re.sub(r"^\[[\d:]+\]\s+\S+:\d+:\s*", "", message.strip())
 
 
-def parse_grammar(text: str, source: str = "grammar") -> Any:
-    """An `xgrammar.Grammar` from GBNF text; a syntax error becomes `GrammarError` naming source:line:col."""
+def parse_grammar(text: str, source: str = "grammar", root: str = "root") -> Any:
+    """An `xgrammar.Grammar` from GBNF text, starting at rule ``root``; a syntax error becomes
+    `GrammarError` naming source:line:col."""
     import xgrammar as xgr
 
     if not text.strip():
         raise GrammarError(f"{source}: the grammar is empty", hint="define at least `root ::= ...`")
     try:
-        return xgr.Grammar.from_ebnf(text)
+        return xgr.Grammar.from_ebnf(text, root_rule_name=root)
     except (RuntimeError, ValueError) as exc:
         detail = _clean(str(exc))
         found = _XGR_ERROR.search(detail)
@@ -48,11 +49,11 @@ def parse_grammar(text: str, source: str = "grammar") -> Any:
         raise GrammarError(f"{where}: grammar does not compile: {what}", hint="see the GBNF syntax: rules `name ::= ...`, root rule `root`") from None
 
 
-def compile_grammar(text: str, tokenizer_info: Any, source: str = "grammar") -> Any:
+def compile_grammar(text: str, tokenizer_info: Any, source: str = "grammar", root: str = "root") -> Any:
     """An `xgrammar.CompiledGrammar` for a tokenizer (see `tokenizer_info`)."""
     import xgrammar as xgr
 
-    grammar = parse_grammar(text, source)
+    grammar = parse_grammar(text, source, root)
     try:
         return xgr.GrammarCompiler(tokenizer_info, max_threads=1).compile_grammar(grammar)
     except (RuntimeError, ValueError) as exc:
@@ -74,9 +75,9 @@ def _text_only_info() -> Any:
     return xgr.TokenizerInfo(["<eos>"], stop_token_ids=[0])
 
 
-def compile_for_text(text: str, source: str = "grammar") -> Any:
+def compile_for_text(text: str, source: str = "grammar", root: str = "root") -> Any:
     """A grammar compiled for checking strings (no model tokenizer needed)."""
-    return compile_grammar(text, _text_only_info(), source)
+    return compile_grammar(text, _text_only_info(), source, root)
 
 
 def text_matches_grammar(compiled: Any, text: str) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import UsageError
+from expertkit.runtime.grammar_slots import GrammarSlot
 
 OVERRIDABLE = (
     "temperature", "top_p", "top_k", "min_p", "max_new_tokens", "stop_sequences",
@@ -34,6 +35,8 @@ class DecodingSettings:
     enable_thinking: bool | None = None
     use_grammar: bool = False
     grammar_file: Path | None = None  # absolute; None = no grammar available
+    grammar_slots: tuple[GrammarSlot, ...] = ()  # rules narrowed per request (see grammar_slots.py)
+    reasoning_rule: str | None = None  # grammar rule the think block must match; None = free text
 
     @property
     def greedy(self) -> bool:
@@ -92,6 +95,8 @@ def settings_from_manifest(loaded: Any) -> DecodingSettings:
         enable_thinking=dec.enable_thinking,
         use_grammar=dec.use_grammar,
         grammar_file=grammar if (dec.grammar_file or grammar.is_file()) else None,
+        grammar_slots=tuple(GrammarSlot(rule, slot.message, slot.pattern) for rule, slot in dec.grammar_slots.items()),
+        reasoning_rule=dec.reasoning_rule,
     )
     settings.check()
     return settings

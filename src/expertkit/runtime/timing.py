@@ -33,14 +33,15 @@ def _one_run(engine: Any, prompt: str, tokens: int, use_adapter: bool, grammar: 
     settings = engine.settings.override(max_new_tokens=tokens, temperature=0.0, use_grammar=grammar, stop_sequences=[])
     if grammar:
         settings = settings.override(enable_thinking=False)  # constrain from the first token: what we time
-    text = build_prompt(Request(input=prompt).to_messages(engine.system_prompt), settings.enable_thinking)
-    compiled = engine.compiled_grammar(settings) if grammar else None
+    messages = Request(input=prompt).to_messages(engine.system_prompt)
+    text = build_prompt(messages, settings.enable_thinking)
+    grammars = [engine.compiled_grammar(settings, messages)] if grammar else None
     stamps: list[float] = []
     hook = engine.base.model.register_forward_pre_hook(lambda *_: stamps.append(time.perf_counter()))
     try:
         with nullcontext() if use_adapter else engine.adapter_disabled():
             # a grammar decides the length itself; without one, force the full length
-            gen = engine._generate_batch([text], settings, compiled, min_new_tokens=None if grammar else tokens)[0]
+            gen = engine._generate_batch([text], settings, grammars, min_new_tokens=None if grammar else tokens)[0]
     finally:
         hook.remove()
     steps = [(b - a) * 1000 for a, b in zip(stamps[1:], stamps[2:], strict=False)]  # stamps[0] -> [1] is the prefill

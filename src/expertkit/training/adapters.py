@@ -144,6 +144,7 @@ def _lora_like(ctx: AdapterContext, *, dora: bool) -> Any:
         lora_alpha=c.alpha if c.alpha is not None else 2 * c.rank,
         lora_dropout=c.dropout,
         target_modules=list(c.target_modules),
+        layers_to_transform=top_layers(ctx),
         use_dora=dora,
         bias="none",
     )
@@ -161,7 +162,21 @@ def _ia3(ctx: AdapterContext) -> Any:
         raise ValidationError(
             f"training.config.feedforward_modules: {', '.join(map(repr, stray))} not in target_modules (ia3 needs a subset)"
         )
+    if ctx.config.top_layers is not None:  # PEFT's IA3Config has no layers_to_transform
+        raise ValidationError("training.config.top_layers: only for lora and dora (ia3 adapts every layer)",
+                              hint="remove top_layers or use adapter_type lora/dora")
     return IA3Config(task_type="CAUSAL_LM", target_modules=targets, feedforward_modules=list(ff))
+
+
+def top_layers(ctx: AdapterContext) -> list[int] | None:
+    """PEFT's ``layers_to_transform`` for ``training.config.top_layers`` (the last N layers)."""
+    n = ctx.config.top_layers
+    if n is None:
+        return None
+    total = getattr(ctx.model.config, "num_hidden_layers", None)
+    if not isinstance(total, int) or not 1 <= n <= total:
+        raise ValidationError(f"training.config.top_layers: {n} is not allowed (the base model has {total} layers; expected 1-{total})")
+    return list(range(total - n, total))
 
 
 def _prompt_tuning(ctx: AdapterContext) -> Any:

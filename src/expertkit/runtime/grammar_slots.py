@@ -1,0 +1,92 @@
+"""Grammar slots: grammar rules filled per request from the prompt (schema-aware decoding).
+
+A static GBNF grammar can say "an identifier goes here" but not "one of *this* database's
+tables". For a text-to-SQL expert most wrong answers on unseen schemas are exactly that: a
+column remembered from training (`accounts.name`) or a value mis-copied from the question
+(`'giraffa'`). PICARD-style decoding fixes this by only allowing names the input contains.
+
+The manifest's `training.decoding.grammar_slots` maps a rule name to a message (`system`,
+`user` or `prompt` = every message) and a regular expression. Per request, the rule's
+definition in the grammar file is replaced by the alternation of the expression's matches in
+that message (the first group that matched, when the pattern has groups). The file's own definition is the
+fallback: it is what `text_matches_grammar` checks, and it stays when nothing matches, so a
+prompt in an unexpected shape is constrained no worse than without slots.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from expertkit.data.chat_format import Message
+from expertkit.errors import GrammarError
+
+SOURCES = ("system", "user", "prompt")
+_RULE_START = re.compile(r"^([A-Za-z0-9_-]+)\s*::=", re.M)
+
+
+@dataclass(frozen=True)
+class GrammarSlot:
+    """Rule ``rule`` becomes the alternation of ``pattern``'s matches in message ``source``."""
+
+    rule: str
+    source: str
+    pattern: str
+
+    def values(self, messages: Sequence[Message]) -> list[str]:
+        """The distinct matches in first-seen order (a stable grammar text caches well)."""
+        texts = [m["content"] for m in messages if self.source == "prompt" or m["role"] == self.source]
+        if self.source == "user":
+            texts = texts[-1:]  # the question being answered, not earlier turns
+        regex = re.compile(self.pattern, re.M)
+        found: dict[str, None] = {}
+        for text in texts:
+            for match in regex.finditer(text):
+                # the first group that took part (patterns may be alternations), else the match
+                value = next((g for g in match.groups() if g), None) if regex.groups else match.group(0)
+                if value:
+                    found.setdefault(value, None)
+        return list(found)
+
+
+def rule_span(text: str, rule: str) -> tuple[int, int] | None:
+    """(start, end) of ``rule``'s definition: its `name ::=` line up to the next rule."""
+    starts = list(_RULE_START.finditer(text))
+    for k, match in enumerate(starts):
+        if match.group(1) == rule:
+            end = starts[k + 1].start() if k + 1 < len(starts) else len(text)
+            return match.start(), end
+    return None
+
+
+def check_slots(grammar: str, slots: Sequence[GrammarSlot], source: str = "grammar", reasoning_rule: str | None = None) -> None:
+    """Every slot, and the reasoning rule, names a rule the grammar defines (otherwise filling
+    it would silently do nothing)."""
+    if reasoning_rule and rule_span(grammar, reasoning_rule) is None:
+        raise GrammarError(f"training.decoding.reasoning_rule: {source} has no rule `{reasoning_rule} ::= ...`",
+                           hint="define the rule (the think block after <think>, through </think>) or unset reasoning_rule")
+    for slot in slots:
+        if rule_span(grammar, slot.rule) is None:
+            raise GrammarError(
+                f"training.decoding.grammar_slots.{slot.rule}: {source} has no rule `{slot.rule} ::= ...` to fill",
+                hint=f"define `{slot.rule}` in the grammar (its definition is the fallback) or remove the slot",
+            )
+
+
+def gbnf_literal(value: str) -> str:
+    """``value`` as a GBNF string literal."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return f'"{escaped}"'
+
+
+def fill_slots(grammar: str, slots: Sequence[GrammarSlot], messages: Sequence[Message]) -> str:
+    """The grammar text for one request: each slot rule narrowed to the prompt's values."""
+    for slot in slots:
+        values = slot.values(messages)
+        span = rule_span(grammar, slot.rule)
+        if not values or span is None:
+            continue  # keep the file's definition
+        body = " | ".join(gbnf_literal(v) for v in values)
+        grammar = f"{grammar[:span[0]]}{slot.rule} ::= {body}\n{grammar[span[1]:]}"
+    return grammar
