@@ -7,6 +7,9 @@ noticing; a bench that can't run measures nothing.
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -33,12 +36,9 @@ def test_adapter_overhead_runs(tiny_llama_dir, capsys):
 
 
 def test_train_throughput_runs(tiny_llama_dir):
-    import subprocess
-    import sys
-
     args = ["--model-dir", str(tiny_llama_dir), "--steps", "2", "--warmup", "1", "--batch-size", "2",
             "--max-seq-length", "512", "--examples", "24", "--methods", "lora"]
     done = subprocess.run([sys.executable, str(BENCH / "train_throughput.py"), *args], capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ratio" in done.stdout, done.stdout

@@ -128,8 +128,9 @@ class InferenceEngine:
         conversations = [as_request(r).to_messages(self.system_prompt) for r in requests]
         prompts = [build_prompt(messages, settings.enable_thinking) for messages in conversations]
         grammars = [self.compiled_grammar(settings, m) for m in conversations] if settings.use_grammar else None
+        # with thinking off the prompt closes the think block itself: no reasoning to constrain
         thoughts = ([self.compiled_grammar(settings, m, root=settings.reasoning_rule) for m in conversations]
-                    if settings.use_grammar and settings.reasoning_rule else None)
+                    if settings.use_grammar and settings.reasoning_rule and settings.enable_thinking is not False else None)
         # similar lengths together: less padding; results go back to the caller's order
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: list[Generation | None] = [None] * len(prompts)

@@ -8,9 +8,9 @@ column remembered from training (`accounts.name`) or a value mis-copied from the
 The manifest's `training.decoding.grammar_slots` maps a rule name to a message (`system`,
 `user` or `prompt` = every message) and a regular expression. Per request, the rule's
 definition in the grammar file is replaced by the alternation of the expression's matches in
-that message (the first group that matched, when the pattern has groups). The file's own definition is the
-fallback: it is what `text_matches_grammar` checks, and it stays when nothing matches, so a
-prompt in an unexpected shape is constrained no worse than without slots.
+that message (the first group that matched, when the pattern has groups). The file's own
+definition is the fallback: it is what `text_matches_grammar` checks, and it stays when nothing
+matches, so a prompt in an unexpected shape is constrained no worse than without slots.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from expertkit.data.chat_format import Message
 from expertkit.errors import GrammarError
 
-SOURCES = ("system", "user", "prompt")
 _RULE_START = re.compile(r"^([A-Za-z0-9_-]+)\s*::=", re.M)
 
 
