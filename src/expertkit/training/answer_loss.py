@@ -6,7 +6,9 @@ scores every position, in chunks, and recomputes the chunks again in backward. W
 that made the head ~35% of a SmolLM2 training step on 2 CPU threads (profiled: 19 s of 56 s for a
 4k-token packed row). Here the head gets a boolean ``logits_to_keep`` mask, which transformers
 applies before the projection, so the logits are ``(labelled positions, vocab)`` and the loss is a
-plain cross-entropy over them: exact same loss, fewer FLOPs, no recompute.
+plain cross-entropy over them: exact same loss, fewer FLOPs, no recompute. On CPU in float32,
+with a plain linear head, the head and the loss go one step further (``head_loss.py``): the
+decoder's hidden states at those positions, then logits, loss and gradient a block at a time.
 
 Not used for prompt-learning adapters: they prepend virtual tokens inside PEFT's forward, so the
 positions the mask names would be off by the prompt length (those runs keep TRL's own loss).
@@ -37,21 +39,64 @@ def supports_answer_loss(model: Any) -> bool:
 def answer_only_loss(model: Any, inputs: dict, num_items_in_batch: Any = None) -> AnswerLoss:
     """Causal-LM loss over positions whose shifted label is not -100, like ``labels=`` but cheaper."""
     import torch
-    import torch.nn.functional as F
 
     labels = inputs["labels"]
     shifted = torch.full_like(labels, -100)
     shifted[:, :-1] = labels[:, 1:]  # position t predicts token t+1
     keep = shifted != -100
-    model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-    outputs = model(**model_inputs, use_cache=False, logits_to_keep=keep)
-    logits = outputs.logits.reshape(-1, outputs.logits.shape[-1]).float()  # (labelled positions, vocab)
     targets = shifted[keep]
-    log_probs = F.log_softmax(logits, dim=-1)
-    total = -log_probs.gather(-1, targets[:, None]).sum()
+    model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+    fused = _fused_head(model)
+    if fused is not None:  # CPU float32 with a plain head: loss and gradient block by block (head_loss.py)
+        from expertkit.training.head_loss import head_loss
+
+        decoder, weight = fused
+        hidden = decoder(**model_inputs, use_cache=False).last_hidden_state[keep]
+        total, entropy, correct = head_loss(hidden, weight, targets)
+    else:
+        total, entropy, correct = _logits_loss(model, model_inputs, keep, targets)
     denominator = keep.sum() if num_items_in_batch is None else num_items_in_batch
     loss = total / torch.as_tensor(denominator, device=total.device).clamp(min=1)
+    return AnswerLoss(loss=loss, num_valid=keep.sum(), num_correct=correct, entropy_sum=entropy)
+
+
+def _logits_loss(model: Any, model_inputs: dict, keep: Any, targets: Any) -> tuple[Any, Any, Any]:
+    """The model's own head on the kept positions, then log_softmax: any model, device and dtype."""
+    import torch
+    import torch.nn.functional as F
+
+    outputs = model(**model_inputs, use_cache=False, logits_to_keep=keep)
+    logits = outputs.logits.reshape(-1, outputs.logits.shape[-1]).float()  # (labelled positions, vocab)
+    log_probs = F.log_softmax(logits, dim=-1)
+    total = -log_probs.gather(-1, targets[:, None]).sum()
     with torch.no_grad():
         correct = (log_probs.argmax(-1) == targets).sum()
         entropy = -(log_probs.exp() * log_probs).sum()
-    return AnswerLoss(loss=loss, num_valid=keep.sum(), num_correct=correct, entropy_sum=entropy)
+    return total, entropy, correct
+
+
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")  # Gemma 2/3, Cohere, Granite
+
+
+def _fused_head(model: Any) -> tuple[Any, Any] | None:
+    """``(decoder, head weight)`` when the logits are exactly ``hidden @ W.T`` on CPU in float32, else None.
+
+    Only for a model we hold unwrapped (a PEFT model or a transformers one): under DDP, FSDP or
+    DeepSpeed the call has to go through the wrapper's forward, which syncs gradients or gathers
+    shards, so those runs keep the model's own head.
+    """
+    import torch
+    from transformers import PreTrainedModel
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not isinstance(base, PreTrainedModel):
+        return None
+    head = base.get_output_embeddings()
+    if type(head) is not torch.nn.Linear or head.bias is not None:  # a LoRA-wrapped or biased head has more to it
+        return None
+    if head.weight.dtype != torch.float32 or head.weight.device.type != "cpu":
+        return None
+    config = base.config.get_text_config() if hasattr(base.config, "get_text_config") else base.config
+    if any(getattr(config, name, None) is not None for name in _LOGIT_TRANSFORMS):
+        return None
+    return base.get_decoder(), head.weight

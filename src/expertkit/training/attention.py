@@ -32,11 +32,13 @@ def packed_sdpa_forward(module: Any, query: Any, key: Any, value: Any, attention
     if bounds is None or query.shape[0] != 1 or query.shape[2] != key.shape[2] or bounds.numel() <= 2:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     cuts = bounds.tolist()
+    sizes = [b - a for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    # split, not slices: the backward of a slice zero-fills a full-size gradient per example and
+    # then sums them (x3 for q/k/v, every layer), ~7% of a step; split's backward is one cat.
     outputs = [
-        sdpa_attention_forward(module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None, dropout=dropout,
-                               scaling=scaling, is_causal=True, **rest)[0]
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
-        if b > a
+        sdpa_attention_forward(module, q, k, v, None, dropout=dropout, scaling=scaling, is_causal=True, **rest)[0]
+        for q, k, v in zip(query.split(sizes, dim=2), key.split(sizes, dim=2), value.split(sizes, dim=2), strict=True)
+        if q.shape[2] > 0
     ]
     return torch.cat(outputs, dim=1), None
 

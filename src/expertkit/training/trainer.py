@@ -11,7 +11,8 @@ rows run per-example causal attention (``attention.py``) instead of a block-diag
 What is ours (``ExpertSFTTrainer``): checkpoints without pickle (see ``checkpoints.py``), written
 to a temp dir and renamed, and rotation that is kill-safe too; and the loss, whose LM head runs
 only on labelled positions (``answer_loss.py``: on CPU TRL's fused head scores every position);
-and on CPU a LoRA dropout that draws fewer random bits (``dropout.py``).
+and on CPU a LoRA dropout that draws fewer random bits (``dropout.py``), a LoRA update fused
+into one ``addmm`` (``fused_lora.py``) and a malloc that keeps freed memory (``memory.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from expertkit.training import checkpoints as ckpt
 from expertkit.training.answer_loss import answer_only_loss, supports_answer_loss
 from expertkit.training.attention import use_packed_attention
 from expertkit.training.dropout import use_fast_dropout
+from expertkit.training.fused_lora import use_fused_lora
+from expertkit.training.memory import keep_freed_memory
 
 Warn = Callable[[str], None]
 _BNB_OPTIM_HINTS = ("bnb", "8bit", "paged", "4bit")
@@ -332,6 +335,8 @@ def build_trainer(
     trainer.save_total_limit = save_total_limit
     if trainer.model.device.type == "cpu":
         use_fast_dropout(trainer.model)  # bernoulli_ is slow on CPU (see dropout.py)
+        use_fused_lora(trainer.model)  # scaling and residual add inside one addmm (see fused_lora.py)
+        keep_freed_memory()  # no page faults on every large tensor (see memory.py)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)  # the library never prints; progress goes through callbacks.py events
