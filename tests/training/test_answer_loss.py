@@ -76,6 +76,10 @@ def test_head_loss_matches_the_textbook_loss_gradients_and_metrics():
     torch.testing.assert_close(entropy, -(log_probs.exp() * log_probs).sum())
     assert correct == (log_probs.argmax(-1) == targets).sum()
     assert not entropy.requires_grad
+    with torch.no_grad():  # evaluation: same figures, no gradient prepared
+        eval_total, eval_entropy, eval_correct = head_loss(hidden, weight, targets, chunk=4)
+    torch.testing.assert_close((eval_total, eval_entropy), (total.detach(), entropy))
+    assert eval_correct == correct and not eval_total.requires_grad
 
 
 def test_wrapped_or_unusual_heads_keep_the_models_own_head(tiny_llama_dir):

@@ -29,8 +29,8 @@ def _fast_dropout_class() -> type:
             threshold = round(self.p * _LEVELS)  # drop when the 16-bit draw is below it
             if not self.training or threshold == 0:
                 return x
-            # One full-range 64-bit draw is four independent uniform int16 values; torch fills
-            # int64 from the generator at the same cost per call as an int32 in a small range.
+            # One full-range 64-bit draw is four independent uniform int16 values, and filling an
+            # int64 costs about what one int32 in a small range does: a quarter of the draws.
             words = torch.empty((x.numel() + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
             draws = words.view(torch.int16)[: x.numel()].view(x.shape)
             keep = (draws >= threshold - _LEVELS // 2).to(x.dtype).mul_(1.0 / (1.0 - threshold / _LEVELS))

@@ -26,10 +26,11 @@ def _head_loss_function() -> type:
         """``(hidden, weight, targets) -> (summed loss, summed entropy, correct count)``; only the loss has a gradient."""
 
         @staticmethod
-        def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int) -> Any:
+        def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int,
+                    grads: bool) -> Any:
             rows = hidden.shape[0]
-            grad_hidden = torch.empty_like(hidden)
-            grad_weight = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
+            grad_hidden = torch.empty_like(hidden) if grads and ctx.needs_input_grad[0] else None
+            grad_weight = torch.zeros_like(weight) if grads and ctx.needs_input_grad[1] else None
             losses, entropies = hidden.new_empty(rows), hidden.new_empty(rows)
             correct = torch.zeros((), dtype=torch.long, device=hidden.device)
             logits_buf = hidden.new_empty(min(chunk, rows), weight.shape[0])
@@ -49,9 +50,12 @@ def _head_loss_function() -> type:
                 # (einsum is a batched BLAS dot; linalg.vecdot materialises e * z first, 5x slower)
                 entropies[start:start + n] = log_total - torch.einsum("ij,ij->i", e, z) / total
                 correct += (argmax == t).sum()
+                if grad_hidden is None and grad_weight is None:
+                    continue  # evaluation: no gradient to prepare
                 e.div_(total[:, None])  # softmax
                 e[torch.arange(n, device=e.device), t] -= 1  # d(loss_i)/d(z_i) = softmax - onehot
-                torch.mm(e, weight, out=grad_hidden[start:start + n])
+                if grad_hidden is not None:
+                    torch.mm(e, weight, out=grad_hidden[start:start + n])
                 if grad_weight is not None:
                     grad_weight.addmm_(e.t(), h)
             ctx.save_for_backward(grad_hidden, grad_weight)
@@ -62,7 +66,8 @@ def _head_loss_function() -> type:
         @staticmethod
         def backward(ctx: Any, grad_loss: torch.Tensor, *unused: Any) -> Any:
             grad_hidden, grad_weight = ctx.saved_tensors
-            return grad_hidden * grad_loss, None if grad_weight is None else grad_weight * grad_loss, None, None
+            scaled = [None if g is None else g * grad_loss for g in (grad_hidden, grad_weight)]
+            return scaled[0], scaled[1], None, None, None
 
     return ChunkedHeadLoss
 
@@ -72,7 +77,10 @@ _FUNCTION: type | None = None
 
 def head_loss(hidden: Any, weight: Any, targets: Any, chunk: int = CHUNK_ROWS) -> tuple[Any, Any, Any]:
     """Summed cross-entropy of ``hidden @ weight.T`` against ``targets``, summed entropy, correct argmaxes."""
+    import torch
+
     global _FUNCTION
     if _FUNCTION is None:
         _FUNCTION = _head_loss_function()
-    return _FUNCTION.apply(hidden, weight, targets, chunk)
+    # forward always runs without grad mode, so whether a gradient is wanted is decided out here
+    return _FUNCTION.apply(hidden, weight, targets, chunk, torch.is_grad_enabled())
