@@ -10,8 +10,8 @@ LoRA config, on the real default base model (SmolLM2-135M-Instruct):
   labels = input_ids), ``transformers.Trainer``.
 
 Printed: useful (non-pad) tokens/s of both and their ratio; model FLOP/s against an fp32 matmul
-peak measured before and after each run; DoRA's and IA3's cost relative to LoRA (our trainer). Model FLOPs are those a
-standard step on a frozen base must do, per useful token: 4 x body params (forward + input-gradient
+peak measured around each run; DoRA's and IA3's cost relative to LoRA (our trainer). Model FLOPs
+are those a standard step on a frozen base must do, per useful token: 4 x body params (forward + input-gradient
 backward; frozen weights get no weight gradient, so the usual 6N would overstate it by 1.5x) plus
 4 x hidden x vocab for the LM head on every token; plus causal self-attention within each example,
 6 x layers x (heads x head_dim) x L^2 per example of L tokens (QK^T and AV forward = 2 x that
@@ -195,10 +195,10 @@ def matmul_peak(sizes: tuple[int, ...] = (1024, 2048, 3072), reps: int = 8) -> f
 
 
 def measured(name: str, run: Any) -> dict:
-    """``run()``'s result, printed against the matmul peak measured just before it.
+    """``run()``'s result, printed against the better of two matmul peaks, just before and just after it.
 
     This VM's speed drifts by up to 2x over minutes (other tenants), so a peak taken once at the
-    start says little about a run ten minutes later; each run gets its own, and the best of both.
+    start says little about a run ten minutes later; each run gets its own.
     """
     peak = matmul_peak()
     r = run()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import sys
+import platform
 
 import pytest
 import torch
@@ -22,7 +22,7 @@ def _mallinfo() -> _MallInfo2:
     return libc.mallinfo2()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's mallopt")
 def test_large_tensors_live_in_the_heap_and_are_kept_after_free():
     # 100 MB: above glibc's largest dynamic mmap threshold (32 MB), so by default each one is its
     # own mapping, unmapped on free and page-faulted in again next time (~24,600 faults, measured),
