@@ -17,6 +17,7 @@ from typing import Any
 
 from expertkit.data.chat_format import Message
 from expertkit.errors import GrammarError
+from expertkit.manifest.layout import pick_base_model
 from expertkit.runtime.adapter_source import AdapterSource, open_adapter
 from expertkit.runtime.grammar_slots import check_slots, fill_slots
 from expertkit.runtime.prompts import OPEN_THINK, Request, as_request, build_prompt, prefill, split_output
@@ -67,7 +68,7 @@ class InferenceEngine:
         from expertkit.models.loading import load_base
 
         loaded = manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest)
-        spec = _pick_base(loaded, model)
+        spec = pick_base_model(loaded, model)
         source = adapter if isinstance(adapter, AdapterSource) or adapter is None else open_adapter(adapter)
         try:
             base = load_base(spec, device=device, dtype=dtype)
@@ -271,13 +272,3 @@ _GRAMMAR_CACHE_SIZE = 256  # compiled grammars kept (one per distinct filled gra
 
 def _is_adapter_param(name: str) -> bool:
     return any(key in name for key in ("lora_", "ia3_", "lora_magnitude_vector", "prompt_encoder", "modules_to_save"))
-
-
-def _pick_base(loaded: Any, model: str | None) -> Any:
-    from expertkit.errors import UsageError
-
-    try:
-        return loaded.model.base_model(model)
-    except KeyError:
-        names = ", ".join(bm.name for bm in loaded.model.base_models)
-        raise UsageError(f"--model {model!r} is not one of the manifest's base_models ({names})") from None
