@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from expertkit.cli.output import Output
 from expertkit.packaging.keys import generate_keypair
@@ -82,12 +83,14 @@ def test_terminal_gets_rich_text_and_json_stays_plain(monkeypatch):
 
 
 def test_progress_prints_plain_lines_when_not_a_terminal(monkeypatch, capsys):
-    monkeypatch.setenv("EXPERT_PROGRESS_SECONDS", "0")
+    monkeypatch.setenv("EXPERT_PROGRESS_SECONDS", "0.05")
     with Output().progress() as progress:
-        for done in range(1, 4):
-            progress.update(done, 3, "expert")
+        progress.update(1, 3, "expert")
+        time.sleep(0.3)  # a long batch: the ticker still prints
+        progress.update(3, 3, "expert")
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("expert: 1/3") and lines[-1].startswith("expert: 3/3") and len(lines) == 3
+    assert lines[0].startswith("expert: 1/3") and lines[-1].startswith("expert: 3/3") and len(lines) >= 4
+    assert all(line.startswith("expert: ") for line in lines)
 
 
 def test_ctrl_c_in_a_command_exits_130_without_traceback(cli, monkeypatch):
@@ -99,13 +102,27 @@ def test_ctrl_c_in_a_command_exits_130_without_traceback(cli, monkeypatch):
     assert res.exit_code == 130 and res.stderr.strip() == "interrupted" and "Traceback" not in res.output
 
 
+def _wait_until_reading_stdin(pid: int, limit: float = 60.0) -> None:
+    """Until the process blocks on its stdin pipe (Linux: /proc/PID/wchan), else a fixed pause."""
+    wchan = Path(f"/proc/{pid}/wchan")
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if "pipe" in wchan.read_text():
+                return
+        except OSError:
+            break
+        time.sleep(0.1)
+    time.sleep(4)
+
+
 def test_ctrl_c_on_the_real_process_exits_130(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "EXPERT_HOME": str(tmp_path)}
     # validate reads the manifest from a pipe nobody writes to: the process waits there for SIGINT
     proc = subprocess.Popen([sys.executable, "-m", "expertkit.cli.main", "validate", "--manifest", "/dev/stdin"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
-        time.sleep(4)
+        _wait_until_reading_stdin(proc.pid)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import UsageError, ValidationError
+from expertkit.home import models_dir
 from expertkit.manifest.model import model_slug
 from expertkit.models.aliases import ALIASES, find_alias, is_ready, record_model
 from expertkit.models.digest import weight_files
 from expertkit.models.gguf import TEMP_PREFIX, Progress, clean_stale_temps, convert_gguf, replace_dir
-from expertkit.models.home import models_dir
 from expertkit.models.index import lock, read_index
 from expertkit.models.inventory import dir_facts
 
