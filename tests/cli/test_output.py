@@ -84,13 +84,16 @@ def test_terminal_gets_rich_text_and_json_stays_plain(monkeypatch):
 
 def test_progress_prints_plain_lines_when_not_a_terminal(monkeypatch, capsys):
     monkeypatch.setenv("EXPERT_PROGRESS_SECONDS", "0.05")
-    with Output().progress() as progress:
+    with Output().progress("test") as progress:
+        time.sleep(0.2)  # loading the model: no count yet
         progress.update(1, 3, "expert")
         time.sleep(0.3)  # a long batch: the ticker still prints
         progress.update(3, 3, "expert")
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("expert: 1/3") and lines[-1].startswith("expert: 3/3") and len(lines) >= 4
-    assert all(line.startswith("expert: ") for line in lines)
+    assert lines[0] == "test: starting" and lines[1].startswith("test: working (")
+    counted = lines[lines.index(next(x for x in lines if x.startswith("expert: "))):]
+    assert counted[0].startswith("expert: 1/3") and counted[-1].startswith("expert: 3/3") and len(counted) >= 3
+    assert all(line.startswith("expert: ") for line in counted)
 
 
 def test_ctrl_c_in_a_command_exits_130_without_traceback(cli, monkeypatch):

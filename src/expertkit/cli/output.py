@@ -106,8 +106,9 @@ class Output:
         yield
         self.err.print(f"{esc(label)}: done in {time.monotonic() - start:.1f} s")
 
-    def progress(self) -> Progress:
-        return Progress(self.err)
+    def progress(self, label: str) -> Progress:
+        """Counted progress for a long step called ``label`` (e.g. "test")."""
+        return Progress(self.err, label)
 
 
 def esc(text: object) -> str:
@@ -139,8 +140,10 @@ class Progress:
     can take minutes), so a log shows the run is alive.
     """
 
-    def __init__(self, console: Any) -> None:
+    def __init__(self, console: Any, label: str) -> None:
         self.console = console
+        self.label = label
+        self.started = time.monotonic()
         self.bar: Any = None
         self.tasks: dict[str, Any] = {}
         self.state: dict[str, tuple[int, int, float]] = {}  # label -> (done, total, started)
@@ -157,7 +160,9 @@ class Progress:
             self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                            console=self.console, transient=True)
             self.bar.start()
-        elif self.interval > 0:
+        else:
+            self.console.print(f"{esc(self.label)}: starting")
+        if self.bar is None and self.interval > 0:
             self._ticker = threading.Thread(target=self._tick, name="expert-cli-progress", daemon=True)
             self._ticker.start()
         return self
@@ -188,6 +193,8 @@ class Progress:
             with self._lock:
                 for label in self.state:
                     self._line(label)
+                if not self.state:  # loading the model, or between two suites
+                    self.console.print(f"{esc(self.label)}: working ({time.monotonic() - self.started:.0f} s)")
 
     def stop(self) -> None:
         self._stop.set()

@@ -52,7 +52,7 @@ def parse_categories(value: str | list[str] | None) -> list[str] | None:
     names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
     unknown = [n for n in names if n not in CATEGORIES]
     if unknown or not names:
-        raise UsageError(f"--category {value!r}: unknown category (expected {', '.join(CATEGORIES)})")
+        raise UsageError(f"{value!r}: unknown category (expected {', '.join(CATEGORIES)})", param="category")
     return names
 
 

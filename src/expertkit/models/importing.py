@@ -56,7 +56,7 @@ def _check_dest_free(name: str, dest: Path) -> None:
 
 def _check_name(name: str, force: bool) -> None:
     if not name.strip() or name.startswith("."):
-        raise UsageError(f"--name {name!r}: a model name must be non-empty and not start with '.'")
+        raise UsageError(f"{name!r}: a model name must be non-empty and not start with '.'", param="name")
     if find_alias(name) or find_alias(model_slug(name)) or import_dir(name).name in ALIASES:
         raise UsageError(f"--name {name!r} is a built-in alias", hint="choose another name with --name")
     if name in read_index()["models"] and not force:
