@@ -13,6 +13,7 @@ import typer
 from expertkit import __version__
 from expertkit.cli import ask, dataset, models, new, package, registry, schema, signing, test, train, validate
 from expertkit.cli.errors import ExpertGroup, interrupted
+from expertkit.cli.output import new_command
 from expertkit.cli.warnings_filter import quiet_warnings
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ def _root(
     version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."),
 ) -> None:
     """Build, test, package, sign and install small PEFT experts."""
+    new_command()
     quiet_warnings()
 
 

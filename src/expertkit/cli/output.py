@@ -32,6 +32,11 @@ def json_mode() -> bool:
     return _JSON_MODE.get()
 
 
+def new_command() -> None:
+    """A command starts: text until it builds its Output (a second command in one process starts clean)."""
+    _JSON_MODE.set(False)
+
+
 def _console(stderr: bool) -> Any:
     from rich.console import Console
 
