@@ -151,7 +151,7 @@ class Progress:
         self.started = time.monotonic()
         self.bar: Any = None
         self.tasks: dict[str, Any] = {}
-        self.state: dict[str, tuple[int, int, float]] = {}  # label -> (done, total, started)
+        self.state: dict[str, tuple[int, int]] = {}  # label -> (done, total)
         self.interval = progress_interval()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -182,16 +182,15 @@ class Progress:
             return
         with self._lock:
             first = label not in self.state
-            started = time.monotonic() if first else self.state[label][2]
-            self.state[label] = (done, total, started)
+            self.state[label] = (done, total)
             if first or done >= total:
                 self._line(label)
             if done >= total:
                 del self.state[label]
 
     def _line(self, label: str) -> None:
-        done, total, started = self.state[label]
-        self.console.print(f"{esc(label)}: {done}/{total} ({time.monotonic() - started:.0f} s)")
+        done, total = self.state[label]
+        self.console.print(f"{esc(label)}: {done}/{total} ({time.monotonic() - self.started:.0f} s)")
 
     def _tick(self) -> None:
         while not self._stop.wait(self.interval):
