@@ -21,6 +21,7 @@ def expert_home(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("expert_home")
     monkeypatch.setenv("EXPERT_HOME", str(home))
     monkeypatch.delenv("EXPERT_DEBUG", raising=False)
+    monkeypatch.setenv("EXPERT_PROGRESS_SECONDS", "0")  # no timed progress lines: stderr depends on the output, not the VM's speed
     return home
 
 

@@ -90,7 +90,7 @@ def test_progress_prints_plain_lines_when_not_a_terminal(monkeypatch, capsys):
         time.sleep(0.3)  # a long batch: the ticker still prints
         progress.update(3, 3, "expert")
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == "test: starting" and lines[1].startswith("test: working (")
+    assert lines[0].startswith("test: working (")
     counted = lines[lines.index(next(x for x in lines if x.startswith("expert: "))):]
     assert counted[0].startswith("expert: 1/3") and counted[-1].startswith("expert: 3/3") and len(counted) >= 3
     assert all(line.startswith("expert: ") for line in counted)

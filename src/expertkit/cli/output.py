@@ -6,7 +6,8 @@
 - Errors: see `expertkit.cli.errors` (under ``--json`` a JSON object on stdout).
 - When stdout is not a terminal, lines and tables are never cut at 80 columns.
 - Long steps show a live bar on a terminal and a plain line every few seconds when not one
-  (``EXPERT_PROGRESS_SECONDS``, default 10), so a log or CI job shows the run is alive.
+  (``EXPERT_PROGRESS_SECONDS``, default 10; 0: only when a count starts and ends), so a log or
+  CI job shows the run is alive.
 
 rich is imported on first use only: ``--help`` and ``--version`` never pay for it.
 """
@@ -165,9 +166,7 @@ class Progress:
             self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                            console=self.console, transient=True)
             self.bar.start()
-        else:
-            self.console.print(f"{esc(self.label)}: starting")
-        if self.bar is None and self.interval > 0:
+        elif self.interval > 0:  # no "starting" line: a quick failure stays one line (+ hint)
             self._ticker = threading.Thread(target=self._tick, name="expert-cli-progress", daemon=True)
             self._ticker.start()
         return self
