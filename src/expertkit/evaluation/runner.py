@@ -122,9 +122,9 @@ def default_adapter(loaded: Any, model: str | None = None) -> Path:
     """training.packaging_checkpoint when set, else weights/<model-slug>/final (relative to the manifest)."""
     from expertkit.manifest.model import model_slug
 
-    chosen = loaded.model.training.packaging_checkpoint
+    chosen = loaded.packaging_checkpoint_dir(model)
     if chosen:
-        return loaded.resolve(chosen)
+        return chosen
     return loaded.resolve(Path("weights") / model_slug(loaded.model.base_model(model).name) / "final")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import PackageError, UsageError
+from expertkit.manifest.checks import SOFT_PROMPT_CONVERSION
 from expertkit.manifest.loader import LoadedManifest, load_manifest, migrate
 from expertkit.manifest.model import model_slug
 from expertkit.manifest.rewrite import adapters_list, base_model_entry, set_path, update_manifest
@@ -44,8 +45,8 @@ def default_output(loaded: LoadedManifest, model_name: str) -> Path:
 
 
 def default_weights(loaded: LoadedManifest, model_name: str) -> Path:
-    chosen = loaded.model.training.packaging_checkpoint
-    return loaded.resolve(chosen) if chosen else loaded.resolve(Path("weights") / model_slug(model_name) / "final")
+    chosen = loaded.packaging_checkpoint_dir(model_name)
+    return chosen if chosen else loaded.resolve(Path("weights") / model_slug(model_name) / "final")
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -62,7 +63,8 @@ def _extra_files(loaded: LoadedManifest, include_tests: bool) -> dict[str, Path]
             continue
         src = loaded.resolve(sp.path)
         if src.suffix.lower() in PICKLE_SUFFIXES or src.suffix.lower() != ".safetensors":
-            raise PackageError(f"soft_prompts[{i}].path: {sp.path} is not a .safetensors file (pickle files are refused)")
+            raise PackageError(f"soft_prompts[{i}].path: {sp.path} is not a .safetensors file (pickle files are refused)",
+                               hint=f"convert it (tensors only, no code runs): {SOFT_PROMPT_CONVERSION}")
         out[f"soft_prompts/{src.name}"] = src
     dec = m.training.decoding
     grammar = loaded.resolve(dec.grammar_file) if dec.grammar_file else loaded.resolve(GRAMMAR_NAME)
