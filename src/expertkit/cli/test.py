@@ -43,9 +43,15 @@ def test(
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Only check the cases file (and the grammar against every expected_output); no model is loaded.")] = False,
 ) -> None:
     from expertkit.errors import UsageError
     from expertkit.evaluation.cases import parse_categories
+
+    if check:
+        _check(manifest, cases, json_out)
+        return
 
     categories = parse_categories(category)
     if checkpoints is not None and (adapter is not None or compare_base or report is not None):
@@ -65,6 +71,22 @@ def test(
         from expertkit.errors import TestsFailed
 
         raise TestsFailed(outcome)
+
+
+def _check(manifest: Path, cases: Path | None, json_out: bool) -> None:
+    from expertkit.evaluation.case_check import check_cases
+
+    result = check_cases(manifest, cases)
+    if json_out:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for problem in result.problems:
+            typer.echo(f"error   {problem}")
+        cats = ", ".join(f"{k} {v}" for k, v in result.categories.items())
+        grammar = f"; {result.grammar_checked} expected_output(s) checked against {result.grammar}" if result.grammar else ""
+        typer.echo(f"{'✓' if result.ok else '✗'} {result.cases_file}: {result.cases} case(s) ({cats}; may_fail {result.may_fail}){grammar}")
+    if not result.ok:
+        raise typer.Exit(2)
 
 
 def _run_single(manifest: Path, adapter: Path | None, compare_base: bool, update: bool, report: Path | None,
