@@ -13,12 +13,7 @@ CORPUS = Path(__file__).parents[1] / "manifest" / "reference_corpus" / "expert-r
 
 
 def test_corpus_trains_two_steps_on_a_tiny_model(tmp_path, tiny_qwen3_dir):
-    root = tmp_path / "expert-refsql"
-    shutil.copytree(CORPUS, root)
-    manifest = root / "manifest.json"
-    raw = json.loads(manifest.read_text(encoding="utf-8"))
-    raw["base_models"].append({"name": str(tiny_qwen3_dir), "prompt_template": "qwen3", "adapters": []})
-    manifest.write_text(json.dumps(raw, indent=2), encoding="utf-8")
+    manifest = _corpus_for(tmp_path, tiny_qwen3_dir)
     events: list[dict] = []
     result = train(manifest, TrainOptions(model=str(tiny_qwen3_dir), max_steps=2, device="cpu"), on_event=events.append)
     assert result.summary["steps"] == 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from expertkit.data.chat_format import Message
+from expertkit.data.chat_format import Message, scan_turns
 
 _LEGACY_TURN = re.compile(r"<\|(system|user|assistant)\|>[ \t]*\r?\n?(.*?)(?:<\|end\|>|(?=<\|(?:system|user|assistant)\|>)|\Z)", re.S)
 LEGACY_MARKERS = ("<|system|>", "<|user|>", "<|assistant|>")
@@ -32,15 +32,9 @@ def is_legacy_chatml(text: str) -> bool:
 
 def parse_legacy_chatml(text: str) -> list[Message]:
     """Messages of a legacy ChatML conversation; ValueError names what is wrong."""
-    messages: list[Message] = []
-    pos = 0
-    for match in _LEGACY_TURN.finditer(text):
-        if text[pos:match.start()].strip():
-            raise ValueError(f"legacy ChatML: text outside a turn at offset {pos}: {text[pos:match.start()][:40]!r}")
-        messages.append({"role": match.group(1), "content": match.group(2).strip("\r\n")})
-        pos = match.end()
-    if not messages or text[pos:].strip():
-        raise ValueError(f"legacy ChatML: malformed turn at offset {pos}")
+    messages = scan_turns(text, _LEGACY_TURN, "legacy ChatML: ", "\r\n")
+    if not messages:
+        raise ValueError("legacy ChatML: no turn found")
     return messages
 
 
