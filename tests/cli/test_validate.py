@@ -56,14 +56,12 @@ ERROR_CASES = [
     ("requires-self", _set("constraints.requires", ["expert-sql"]), "constraints.requires[0]", "cannot require itself"),
     ("incompatible-self", _set("constraints.incompatible_with", ["expert-sql"]), "constraints.incompatible_with[0]", "incompatible with itself"),
     ("incompatible-bad", _set("constraints.incompatible_with", ["JSON"]), "constraints.incompatible_with[0]", "is not an expert name"),
-    ("capability", _set("capabilities", ["sql"]), "capabilities[0]", "'sql' is not `prefix:value`"),
     ("limitation", _set("limitations", [{"description": "x"}]), "limitations[0].pattern", "missing (required)"),
     ("limitation-type", _set("limitations", [5]), "limitations[0]", "5 is invalid (expected a valid string or"),
     ("schema-version", _set("schema_version", "3.0"), "schema_version", "'3.0' is not supported"),
     ("split-sum", _set("training.dataset.split", {"train": 0.9, "validation": 0.2, "test": 0.1}), "training.dataset.split", "sum to 1.2"),
     ("grammar-missing", _set("training.decoding.grammar_file", "sql.gbnf"), "training.decoding.grammar_file", "sql.gbnf not found"),
     ("use-grammar", _set("training.decoding.use_grammar", True), "training.decoding.use_grammar", "no grammar.gbnf"),
-    ("soft-prompt-missing", _set("soft_prompts", [{"name": "sp", "path": "sp.safetensors"}]), "soft_prompts[0].path", "sp.safetensors not found"),
     ("best-without-eval", _set(f"{CFG}.evaluation_strategy", "no"), f"{CFG}.load_best_model_at_end", "needs evaluation_strategy"),
 ]
 
@@ -105,12 +103,14 @@ def test_every_problem_is_reported_at_once(tmp_path, cli):
     data["name"] = "Bad Name"
     data["training"]["config"]["rank"] = 0
     data["constraints"]["load_order"] = 42
-    data["capabilities"] = ["nope"]
+    data["training"]["config"]["batch_size"] = "four"  # a type error must not hide the other checks
+    data["training"]["decoding"]["grammar_file"] = "missing.gbnf"
     res = cli("validate", "--manifest", write_manifest(tmp_path, data))
     assert res.exit_code == 2
-    for path in ("name", "training.config.rank", "constraints.load_order", "capabilities[0]"):
+    for path in ("name", "training.config.rank", "constraints.load_order", "training.config.batch_size",
+                 "training.decoding.grammar_file"):
         assert f"error   {path}: " in res.stdout
-    assert "4 error(s)" in res.stdout
+    assert "5 error(s)" in res.stdout
 
 
 def test_type_errors_and_name_rules_show_together(tmp_path, cli):

@@ -46,7 +46,8 @@ def test_matcher_pass_and_fail(match, expected, extra, good, bad):
 
 
 def test_every_issue_matcher_is_registered():
-    assert set(MATCHERS) == {"exact", "normalized", "contains", "regex", "json_equal", "json_schema", "sql_exec", "grammar"}
+    assert set(MATCHERS) == {"exact", "normalized", "contains", "regex", "json_equal", "json_schema", "sql_exec", "grammar",
+                             "keywords", "format"}
 
 
 def test_registry_is_checked():
@@ -66,7 +67,7 @@ def test_registry_is_checked():
         ("sql_exec", "SELECT 1", {"setup": "CREATE TABLE t(;"}, "broken sql_exec setup"),
         ("sql_exec", "SELECT nope FROM users", {"setup": SETUP}, "does not run"),
         ("grammar", "x", {}, "needs a grammar"),
-        ("grammar", "x", {"grammar_text": 'root ::= "a" |'}, "grammar does not compile"),
+        ("grammar", "x", {"grammar_text": 'root ::= ( "a"'}, "grammar does not compile"),
         ("grammar", "SELECT 1", {"grammar_text": GRAMMAR}, "not a sentence of the grammar"),
         ("exact", {"a": 1}, {}, "must be a string"),
     ],

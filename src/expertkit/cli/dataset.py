@@ -65,6 +65,8 @@ def _print_prepare(out: Output, result: Any) -> None:
         f"reasoning: {mix.with_reasoning} of {result.written} with <think> (achieved {mix.achieved_ratio:.2f}, target "
         f"{mix.target_ratio:.2f}); {mix.direct} direct, {mix.direct_no_reasoning_available} of them without reasoning text"
     )
+    for note in result.notes:
+        out.print(esc(note))
     out.print(f"[green]✓[/] {esc(result.equation)}")
 
 

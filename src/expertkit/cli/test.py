@@ -42,11 +42,16 @@ def test(
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Only check the cases file (and the grammar against every expected_output); no model is loaded.")] = False,
 ) -> None:
     from expertkit.errors import UsageError
     from expertkit.evaluation.cases import parse_categories
 
     out = Output(json_out)
+    if check:
+        _check(out, manifest, cases)
+        return
     use_threads(threads)
     categories = parse_categories(category)
     if checkpoints is not None and (adapter is not None or compare_base or report is not None):
@@ -65,6 +70,24 @@ def test(
         from expertkit.errors import TestsFailed
 
         raise TestsFailed(outcome)
+
+
+def _check(out: Output, manifest: Path, cases: Path | None) -> None:
+    from expertkit.evaluation.case_check import check_cases
+
+    result = check_cases(manifest, cases)
+    out.result(result.to_dict(), lambda: _print_check(out, result))
+    if not result.ok:
+        raise typer.Exit(2)
+
+
+def _print_check(out: Output, result: Any) -> None:
+    for problem in result.problems:
+        out.print(f"[red]error[/]   {esc(problem)}")
+    cats = ", ".join(f"{k} {v}" for k, v in result.categories.items())
+    grammar = f"; {result.grammar_checked} expected_output(s) checked against {result.grammar}" if result.grammar else ""
+    mark = "[green]✓[/]" if result.ok else "[red]✗[/]"
+    out.print(f"{mark} {esc(result.cases_file)}: {result.cases} case(s) ({cats}; may_fail {result.may_fail}){esc(grammar)}")
 
 
 def _run_single(out: Output, manifest: Path, adapter: Path | None, compare_base: bool, update: bool, report: Path | None,

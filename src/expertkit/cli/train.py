@@ -47,6 +47,9 @@ def train(
     ] = None,
     json_logs: Annotated[bool, typer.Option("--json-logs", help="One JSON object per event on stdout instead of the progress bar.")] = False,
     threads: ThreadsOpt = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Resolve everything (base model, adapter, TrainingArguments, steps, warmup, packed tokens) and print it; no training.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="With --dry-run: one JSON object on stdout.")] = False,
 ) -> None:
     from expertkit.errors import UsageError
     from expertkit.training.run import TrainOptions
@@ -60,6 +63,9 @@ def train(
         device=device, epochs=epochs, max_steps=max_steps, seed=seed, soft_prompt=soft_prompt,
     )
     use_threads(threads)
+    if dry_run:
+        _print_dry_run(manifest, options, json_out)
+        return
     view = JsonEvents() if json_logs else RichEvents()
     try:
         result = run_training(manifest, options, on_event=view)
@@ -71,6 +77,30 @@ def train(
                    f"{s['tokens_seen']} tokens, {s['wall_time_s']:.1f} s ({s['tokens_per_second']} tokens/s)")
         typer.echo(f"  final adapter: {result.final_dir} ({s['final']['from']})")
         typer.echo(f"  summary: {result.summary_path}  plot: {result.run_dir / 'loss.png'}")
+
+
+def _print_dry_run(manifest: Path, options: Any, json_out: bool) -> None:
+    from expertkit.training.dry_run import dry_run
+
+    plan = dry_run(manifest, options)
+    if json_out:
+        typer.echo(json.dumps(plan, indent=2, ensure_ascii=False))
+        return
+    s, d = plan["schedule"], plan["data"]
+    typer.echo(f"dry run: {plan['expert']['name']} {plan['expert']['version']}: {plan['adapter']['method']} on "
+               f"{plan['base_model']['resolved']} ({plan['base_model']['path']}, {plan['base_model']['device']})")
+    typer.echo(f"  data: {d['train']['used']} training example(s), {d['tokens_after_packing']} tokens"
+               f" -> {d['rows_after_packing']} row(s){' packed' if d['packing'] else ''}")
+    typer.echo(f"  schedule: {s['steps_per_epoch']} step(s)/epoch, {s['total_steps']} step(s) in all, "
+               f"effective batch {s['effective_batch_size']}, {s['warmup']} = {s['warmup_steps']} step(s)")
+    typer.echo(f"  adapter: {json.dumps(plan['adapter']['peft_config'], default=str)}")
+    for key, value in sorted(plan["training_arguments"].items()):
+        typer.echo(f"  {key} = {value}")
+    for note in plan["notes"]:
+        typer.echo(f"note: {note}")
+    for warning in plan["warnings"]:
+        typer.echo(f"warning: {warning}")
+    typer.echo(f"  would write {plan['run_dir']}; nothing was trained")
 
 
 class JsonEvents:

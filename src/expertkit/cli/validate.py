@@ -32,6 +32,7 @@ def validate(
         # unreadable / not JSON: still the validate report's shape, so machines read one shape
         out.result(_payload(manifest, None, [{"path": "", "message": exc.message, "severity": "error"}], []))
         raise typer.Exit(2) from None
+    problems = problems + _grammar_problems(manifest)
     if strict:
         problems = [type(p)(p.path, p.message, "error") for p in problems]
     errors = [p for p in problems if p.severity == "error"]
@@ -42,12 +43,39 @@ def validate(
         raise typer.Exit(2)
 
 
+def _grammar_problems(manifest: Path) -> list:
+    """The grammar compiles and names the rules the manifest uses (needs a manifest whose types are valid)."""
+    from expertkit.manifest.loader import parse_manifest, read_json
+    from expertkit.runtime.grammar import grammar_problems
+
+    model, _, _ = parse_manifest(read_json(manifest), manifest.parent, check_files=False)
+    return grammar_problems(model, manifest.parent) if model is not None else []
+
+
+def _identity(manifest: Path, errors: list[dict]) -> tuple[str | None, str | None]:
+    """name and version as written, each when it is itself valid (other errors don't hide them)."""
+    from expertkit.manifest.checks import identity_format_problems
+    from expertkit.manifest.loader import read_json
+
+    try:
+        raw = read_json(manifest)
+    except Exception:  # noqa: BLE001 - unreadable: reported as an error already
+        return None, None
+    name, version = (raw.get(k) if isinstance(raw, dict) else None for k in ("name", "version"))
+    bad = {p.path for p in identity_format_problems(name if isinstance(name, str) else None,
+                                                     version if isinstance(version, str) else None)}
+    bad |= {e["path"] for e in errors}
+    return (name if isinstance(name, str) and "name" not in bad else None,
+            version if isinstance(version, str) and "version" not in bad else None)
+
+
 def _payload(manifest: Path, loaded, errors: list[dict], warnings: list[dict]) -> dict:
+    name, version = _identity(manifest, errors) if errors or loaded is None else (loaded.model.name, loaded.model.version)
     return {
         "manifest": str(manifest),
         "valid": not errors,
-        "name": loaded.model.name if loaded and not errors else None,
-        "version": loaded.model.version if loaded and not errors else None,
+        "name": name,
+        "version": version,
         "migrated_from": loaded.migrated_from if loaded else None,
         "errors": errors,
         "warnings": warnings,

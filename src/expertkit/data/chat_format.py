@@ -64,16 +64,22 @@ _TURN_RE = re.compile(rf"{re.escape(IM_START)}([a-z_]+)\n(.*?){re.escape(IM_END)
 
 def parse_chat(text: str) -> list[Message]:
     """Inverse of `format_chat` for well-formed text; raises ValueError naming what is wrong."""
+    return scan_turns(text, _TURN_RE)
+
+
+def scan_turns(text: str, turn_re: re.Pattern[str], prefix: str = "", strip: str = "") -> list[Message]:
+    """Messages from consecutive ``turn_re`` matches (group 1 the role, group 2 the content);
+    text between or after turns is a ValueError naming the offset."""
     messages: list[Message] = []
     pos = 0
-    for match in _TURN_RE.finditer(text):
+    for match in turn_re.finditer(text):
         if text[pos:match.start()].strip():
-            raise ValueError(f"text outside a turn at offset {pos}: {text[pos:match.start()][:40]!r}")
+            raise ValueError(f"{prefix}text outside a turn at offset {pos}: {text[pos:match.start()][:40]!r}")
         role = match.group(1)
         if role not in ROLES:
-            raise ValueError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
-        messages.append({"role": role, "content": match.group(2)})
+            raise ValueError(f"{prefix}unknown role {role!r} (expected one of {', '.join(ROLES)})")
+        messages.append({"role": role, "content": match.group(2).strip(strip) if strip else match.group(2)})
         pos = match.end()
     if text[pos:].strip():
-        raise ValueError(f"unterminated or malformed turn at offset {pos}: {text[pos:][:40]!r}")
+        raise ValueError(f"{prefix}unterminated or malformed turn at offset {pos}: {text[pos:][:40]!r}")
     return messages

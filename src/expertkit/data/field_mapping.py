@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from expertkit.data.chat_dialects import foreign_format, is_legacy_chatml, parse_legacy_chatml
 from expertkit.data.chat_format import ROLES, Message, parse_chat, split_reasoning
 from expertkit.errors import DatasetError
 
@@ -68,18 +69,25 @@ class FieldMapping:
         if input_role not in ("system", "user"):
             raise DatasetError(f"training.dataset.input_role: {input_role!r} is not allowed (expected system or user)")
 
+        # a field mapped to one role is never another role's default ({"instruction": "input"}
+        # must not also read `input` as the context)
+        taken = {f for r, f in mapping.items() if not r.startswith("_")}
+
         def group(roles: tuple[str, ...], defaults: tuple[str, ...]) -> tuple[str, ...]:
             mapped = tuple(dict.fromkeys(mapping[r] for r in roles if r in mapping))
-            return mapped or defaults
+            return mapped or tuple(f for f in defaults if f not in taken)
+
+        def single(role: str) -> str:
+            return mapping.get(role, "" if role in taken else role)
 
         return cls(
             user=group(USER_ROLES, USER_ROLES),
             answer=group(ANSWER_ROLES, _DEFAULT_ANSWER_FIELDS),
             input=group(INPUT_ROLES, INPUT_ROLES),
-            system=mapping.get("system", "system"),
-            reasoning=mapping.get("reasoning", "reasoning"),
-            messages=mapping.get("messages", "messages"),
-            text=mapping.get("text", "text"),
+            system=single("system"),
+            reasoning=single("reasoning"),
+            messages=single("messages"),
+            text=single("text"),
             input_role=input_role,
         )
 
@@ -109,10 +117,24 @@ def as_text(value: Any, field: str) -> str | None:
     raise RecordError(f"field {field!r}: expected text, found {type(value).__name__}")
 
 
+def get_field(data: dict[str, Any], field: str) -> Any:
+    """``data[field]``; a dotted name (``input.instruction``) walks nested objects. "" is no field."""
+    if not field:
+        return None
+    if field in data or "." not in field:
+        return data.get(field)
+    node: Any = data
+    for part in field.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
 def _first(data: dict[str, Any], fields: tuple[str, ...], *, strip: bool = True) -> tuple[str | None, str | None]:
     """(field name, non-empty text) of the first present field, or (None, None)."""
     for field in fields:
-        text = as_text(data.get(field), field)
+        text = as_text(get_field(data, field), field)
         if text is not None:
             text = text.strip() if strip else text
             if text:
@@ -128,17 +150,33 @@ def to_conversation(
     ``system_prompt`` is used when the record brings no system text of its own;
     ``system_override`` (a `system_prompt` hook's result) replaces the record's and the default.
     """
-    if data.get(fm.messages) is not None:
-        messages = _from_messages(data[fm.messages], fm.messages)
+    if get_field(data, fm.messages) is not None:
+        messages = _from_messages(get_field(data, fm.messages), fm.messages)
         return _finish_turns(messages, data, fm, system_prompt, system_override, "messages")
-    if data.get(fm.text) is not None:
-        text = as_text(data[fm.text], fm.text)
-        try:
-            messages = parse_chat(text)
-        except ValueError as exc:
-            raise RecordError(f"field {fm.text!r}: not in Qwen3 chat format: {exc}") from None
-        return _finish_turns(messages, data, fm, system_prompt, system_override, "text")
+    if get_field(data, fm.text) is not None:
+        messages, shape = _from_text(as_text(get_field(data, fm.text), fm.text) or "", fm.text)
+        return _finish_turns(messages, data, fm, system_prompt, system_override, shape)
     return _from_instruction(data, fm, system_prompt, system_override)
+
+
+def _from_text(text: str, field: str) -> tuple[list[Message], str]:
+    """Qwen3 native text, or legacy ChatML (converted: shape ``legacy_chatml``); another chat
+    format is named in the rejection."""
+    try:
+        return parse_chat(text), "text"
+    except ValueError as exc:
+        native_error = exc
+    if is_legacy_chatml(text):
+        try:
+            return parse_legacy_chatml(text), "legacy_chatml"
+        except ValueError as exc:
+            raise RecordError(f"field {field!r}: {exc}") from None
+    seen = foreign_format(text)
+    if seen:
+        raise RecordError(f"field {field!r}: written in the {seen} chat format, not Qwen3 native "
+                          "(<|im_start|>role ... <|im_end|>) or legacy ChatML (<|user|> ... <|end|>); convert it, "
+                          "or map its parts with field_mapping")
+    raise RecordError(f"field {field!r}: not in Qwen3 chat format: {native_error}")
 
 
 def _from_instruction(data: dict[str, Any], fm: FieldMapping, system_prompt: str | None, system_override: str | None) -> Conversation:
@@ -167,7 +205,7 @@ def _from_instruction(data: dict[str, Any], fm: FieldMapping, system_prompt: str
 
 
 def _missing(data: dict[str, Any], fields: tuple[str, ...], also: tuple[str, ...] = ()) -> str:
-    present = [f for f in fields if f in data]
+    present = [f for f in fields if get_field(data, f) is not None]
     if present:
         return f"field {present[0]!r} is empty"
     names = " or ".join(repr(f) for f in fields + also)
@@ -206,7 +244,7 @@ def _from_messages(value: Any, field: str) -> list[Message]:
 def _finish_turns(
     messages: list[Message], data: dict[str, Any], fm: FieldMapping, system_prompt: str | None, system_override: str | None, shape: str
 ) -> Conversation:
-    where = fm.messages if shape == "messages" else fm.text
+    where = fm.messages if shape == "messages" else fm.text  # text and legacy_chatml
     if not messages:
         raise RecordError(f"field {where!r}: no turns found")
     last = messages[-1]

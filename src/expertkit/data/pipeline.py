@@ -106,8 +106,15 @@ class PrepareResult:
             f"{mix.direct} direct, {mix.direct_no_reasoning_available} of them without reasoning text available"
         )
         lines.append(f"rejected   -> {self.rejected_path} ({self.invalid}); duplicates -> {self.duplicates_path} ({self.duplicates})")
+        lines += self.notes
         lines += [f"warning: {w}" for w in self.warnings]
         return lines
+
+    @property
+    def notes(self) -> list[str]:
+        """What was converted on the way (legacy ChatML -> Qwen3 native)."""
+        legacy = self.shapes.get("legacy_chatml", 0)
+        return [f"converted {legacy} legacy ChatML example(s) (<|user|> ... <|end|>) to Qwen3 native format"] if legacy else []
 
 
 @dataclass
@@ -303,8 +310,9 @@ def _store_counts(raw: dict[str, Any], counts: dict[str, Any]) -> None:
     from expertkit.manifest.rewrite import set_path
 
     old = raw.get("training", {}).get("dataset", {}).get("preprocessing") or {}
-    kept_comments = {k: v for k, v in old.items() if isinstance(k, str) and k.startswith("_")} if isinstance(old, dict) else {}
-    set_path(raw, "training.dataset.preprocessing", {**kept_comments, **counts})
+    # keys we don't write (comments, the reference schema's by_source, task_distribution, ...) stay, in place
+    kept = old if isinstance(old, dict) else {}
+    set_path(raw, "training.dataset.preprocessing", {**kept, **counts})
 
 
 def load_hooks(preprocess_py: str | Path) -> PrepareHooks | None:

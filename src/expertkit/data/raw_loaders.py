@@ -61,10 +61,29 @@ def raw_files(raw_dir: Path) -> tuple[list[Path], list[Path]]:
     return files, ignored
 
 
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+
+
+def _check_content(path: Path, shown: str) -> None:
+    """An empty file or a Git LFS pointer (the repository was cloned without `git lfs`) says so."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(LFS_POINTER) + 3)
+    except OSError as exc:
+        raise DatasetError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    if not head.strip():
+        if not path.read_bytes().strip():
+            raise DatasetError(f"{shown}: the file is empty (no examples)", hint="fill it with examples or remove it")
+    elif head.lstrip(b"\xef\xbb\xbf").startswith(LFS_POINTER):
+        raise DatasetError(f"{shown}: is a Git LFS pointer, not the data (the repository was cloned without Git LFS)",
+                           hint="fetch the real file: `git lfs install && git lfs pull` in the repository")
+
+
 def load_file(path: Path, shown: str | None = None) -> list[RawRecord]:
     """All records of one raw file, malformed lines included (with their parser message)."""
     shown = shown or str(path)
     suffix = path.suffix.lower()
+    _check_content(path, shown)
     if suffix == ".jsonl":
         return load_jsonl(path, shown)
     if suffix == ".json":

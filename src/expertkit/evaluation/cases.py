@@ -4,8 +4,12 @@ The guide's format (id, name, input, expected_output, description, category) plu
 `system` (context such as a schema, sent as the system message), `match` (see `matchers`;
 default `normalized`), `setup` (sql_exec: SQL that creates and fills an SQLite database) and
 `grammar` (grammar match: inline GBNF or a file beside the cases file; default: the expert's
-grammar). Any problem is one `TestCaseError` naming the file and the case id, raised before a
-model is loaded. Keys starting with `_` (comments, examples) are ignored.
+grammar). The reference template's shape loads too: `prompt` (for `input`), `expected_keywords`
+(words the answer must contain), `expected_format` (json, sql, cypher, ...: the answer must have
+that form), `may_fail` + `failure_reason` (a known limitation: reported as an expected failure),
+`id` optional (case-N). Keyword and format checks apply on top of the case's `match`; with no
+`expected_output` they are the match. Any problem is one `TestCaseError` naming the file and
+the case id, raised before a model is loaded. Keys starting with `_` (comments) are ignored.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import TestCaseError, UsageError
-from expertkit.evaluation.matchers import get_matcher
+from expertkit.evaluation.matchers import case_matchers
 
 CATEGORIES = ("basic", "edge", "hard")
 DEFAULT_MATCH = "normalized"
@@ -35,6 +39,10 @@ class TestCase:
     setup: str | None = None
     grammar_text: str | None = None
     grammar_source: str | None = None
+    keywords: list[str] = field(default_factory=list)  # the reference shape's expected_keywords
+    expected_format: str | None = None
+    may_fail: bool = False
+    failure_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     __test__ = False  # not a pytest class
@@ -78,17 +86,20 @@ def _build(raw: Any, index: int, path: Path, default_grammar: Path | None) -> Te
     label = f"case #{index + 1}"
     if not isinstance(raw, dict):
         raise TestCaseError(f"{path}: {label}: expected an object, found {type(raw).__name__}")
-    case_id = raw.get("id")
+    reference = "prompt" in raw and "input" not in raw
+    case_id = raw.get("id", f"case-{index + 1}" if reference else None)
     if not isinstance(case_id, str) or not case_id.strip():
         raise TestCaseError(f"{path}: {label}: missing `id` (a non-empty string)")
 
     def fail(message: str) -> TestCaseError:
         return TestCaseError(f"{path}: case {case_id!r}: {message}")
 
-    if not isinstance(raw.get("input"), str):
+    prompt = raw.get("prompt") if reference else raw.get("input")
+    if not isinstance(prompt, str):
         raise fail("missing `input` (the prompt, a string)")
-    if raw.get("expected_output") is None:
-        raise fail("missing `expected_output`")
+    keywords, fmt, may_fail, why = _reference_checks(raw, fail)
+    if raw.get("expected_output") is None and not (keywords or fmt):
+        raise fail("missing `expected_output` (or expected_keywords / expected_format)")
     category = raw.get("category", "basic")
     if category not in CATEGORIES:
         raise fail(f"unknown category {category!r} (expected {', '.join(CATEGORIES)})")
@@ -96,13 +107,34 @@ def _build(raw: Any, index: int, path: Path, default_grammar: Path | None) -> Te
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise fail(f"`{key}` must be a string")
     grammar_text, grammar_source = _grammar_for(raw.get("grammar"), path, default_grammar, fail)
-    known = {"id", "input", "expected_output", "name", "description", "category", "system", "match", "setup", "grammar"}
+    known = {"id", "input", "expected_output", "name", "description", "category", "system", "match", "setup", "grammar",
+             "prompt", "expected_keywords", "expected_format", "may_fail", "failure_reason"}
+    expected = raw.get("expected_output")
+    match = raw.get("match") or (DEFAULT_MATCH if expected is not None else "keywords" if keywords else "format")
     return TestCase(
-        id=case_id, input=raw["input"], expected_output=raw["expected_output"], name=raw.get("name") or case_id,
+        id=case_id, input=prompt, expected_output=expected if expected is not None else "", name=raw.get("name") or case_id,
         description=raw.get("description") or "", category=category, system=raw.get("system"),
-        match=raw.get("match") or DEFAULT_MATCH, setup=raw.get("setup"), grammar_text=grammar_text,
-        grammar_source=grammar_source, extra={k: v for k, v in raw.items() if k not in known},
+        match=match, setup=raw.get("setup"), grammar_text=grammar_text, grammar_source=grammar_source,
+        keywords=keywords, expected_format=fmt, may_fail=may_fail, failure_reason=why,
+        extra={k: v for k, v in raw.items() if k not in known},
     )
+
+
+def _reference_checks(raw: dict[str, Any], fail: Any) -> tuple[list[str], str | None, bool, str | None]:
+    """expected_keywords, expected_format, may_fail, failure_reason, each checked for type."""
+    keywords = raw.get("expected_keywords") or []
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
+        raise fail("`expected_keywords` must be a list of non-empty strings")
+    fmt = raw.get("expected_format")
+    if fmt is not None and not isinstance(fmt, str):
+        raise fail("`expected_format` must be a string such as json or sql")
+    may_fail = raw.get("may_fail", False)
+    if not isinstance(may_fail, bool):
+        raise fail("`may_fail` must be true or false")
+    why = raw.get("failure_reason")
+    if why is not None and not isinstance(why, str):
+        raise fail("`failure_reason` must be a string")
+    return keywords, fmt, may_fail, why
 
 
 def _grammar_for(value: Any, path: Path, default: Path | None, fail: Any) -> tuple[str | None, str | None]:
@@ -131,7 +163,8 @@ def load_cases(path: str | Path, categories: list[str] | None = None, *, default
             raise TestCaseError(f"{path}: case {case.id!r}: duplicate id")
         seen.add(case.id)
         try:
-            get_matcher(case.match).validate(case)
+            for matcher in case_matchers(case):
+                matcher.validate(case)
         except (KeyError, ValueError) as exc:
             raise TestCaseError(f"{path}: case {case.id!r}: {exc.args[0]}") from None
         cases.append(case)

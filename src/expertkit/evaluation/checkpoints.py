@@ -55,8 +55,16 @@ def record_checkpoints(raw: dict[str, Any], results: list[CheckpointResult], bes
     """Edit function for `update_manifest`: entries for re-tested paths are replaced, others kept."""
     training = raw.setdefault("training", {})
     tested = {r.path for r in results}
-    kept = [e for e in training.get("alternative_checkpoints") or [] if not (isinstance(e, dict) and e.get("path") in tested)]
-    training["alternative_checkpoints"] = kept + [r.to_dict() for r in results]
+    existing = training.get("alternative_checkpoints")
+    if isinstance(existing, dict):  # the reference schema's shape: keyed by checkpoint name; entries keep their other keys
+        merged = dict(existing)
+        for r in results:
+            name = Path(r.path).name
+            merged[name] = {**(existing.get(name) if isinstance(existing.get(name), dict) else {}), **r.to_dict()}
+        training["alternative_checkpoints"] = merged
+    else:
+        kept = [e for e in existing or [] if not (isinstance(e, dict) and e.get("path") in tested)]
+        training["alternative_checkpoints"] = kept + [r.to_dict() for r in results]
     training["packaging_checkpoint"] = best.path
 
 

@@ -12,6 +12,11 @@ returning pass/fail and a reason). `register` refuses a second matcher under a k
 - json_schema the answer parses as JSON valid under the schema in expected_output
 - sql_exec    generated and expected SQL give the same rows on the case's `setup` data
 - grammar     the answer is a sentence of the case's `grammar` (else the expert's grammar.gbnf)
+- keywords    every word of expected_keywords occurs in the answer (case-insensitive)
+- format      the answer has the form expected_format names (json, sql, cypher, ...)
+
+`judge` applies a case's match plus its keyword and format checks, and marks a failing
+`may_fail` case as an expected failure (still counted as failed, never hidden).
 """
 
 from __future__ import annotations
@@ -215,8 +220,70 @@ class GrammarMatcher:
         return Verdict(ok, "parses under the grammar" if ok else f"does not parse under the grammar: {_short(answer)!r}")
 
 
+class KeywordsMatcher:
+    name = "keywords"
+
+    def validate(self, case: TestCase) -> None:
+        if not case.keywords:
+            raise ValueError("match keywords needs expected_keywords (a list of words)")
+
+    def match(self, answer: str, case: TestCase) -> Verdict:
+        missing = [k for k in case.keywords if k.lower() not in answer.lower()]
+        return Verdict(not missing, f"missing keyword(s): {', '.join(missing)}" if missing else "has every expected keyword")
+
+
+# expected_format -> (check of the stripped answer, what it means)
+_SQL_START = re.compile(r"^(?:with|select|insert|update|delete|create|alter|drop)\b", re.I)
+_CYPHER_START = re.compile(r"^(?:match|optional\s+match|create|merge|with|unwind|call|return)\b", re.I)
+FORMATS: dict[str, tuple[Any, str]] = {
+    "json": (lambda a: _parse_answer_json(a)[1] is None, "parses as JSON"),
+    "sql": (lambda a: bool(_SQL_START.match(a)), "is an SQL statement"),
+    "cypher": (lambda a: bool(_CYPHER_START.match(a)), "is a Cypher query"),
+    "text": (lambda a: bool(a), "is non-empty text"),
+}
+FORMAT_ALIASES = {"sql-postgres": "sql", "sql-mysql": "sql", "postgresql": "sql", "neo4j": "cypher"}
+
+
+class FormatMatcher:
+    name = "format"
+
+    def _check(self, case: TestCase) -> tuple[Any, str]:
+        fmt = (case.expected_format or "").lower()
+        found = FORMATS.get(FORMAT_ALIASES.get(fmt, fmt))
+        if found is None:
+            raise ValueError(f"expected_format {case.expected_format!r} is not known (expected one of {', '.join(FORMATS)})")
+        return found
+
+    def validate(self, case: TestCase) -> None:
+        self._check(case)
+
+    def match(self, answer: str, case: TestCase) -> Verdict:
+        check, meaning = self._check(case)
+        ok = check(answer.strip())
+        return Verdict(ok, meaning if ok else f"does not have format {case.expected_format}: {_short(answer)!r}")
+
+
+def case_matchers(case: TestCase) -> list[Matcher]:
+    """The case's match, then its keyword and format checks (each once)."""
+    names = [case.match] + [n for n, on in (("keywords", bool(case.keywords)), ("format", bool(case.expected_format))) if on]
+    return [get_matcher(n) for n in dict.fromkeys(names)]
+
+
+def judge(answer: str, case: TestCase) -> Verdict:
+    """Every check of the case; a failing may_fail case is an expected failure (named, still failed)."""
+    verdicts = [m.match(answer, case) for m in case_matchers(case)]
+    failed = [v.reason for v in verdicts if not v.passed]
+    if not failed:
+        return Verdict(True, "; ".join(v.reason for v in verdicts))
+    reason = "; ".join(failed)
+    if case.may_fail:
+        reason = f"expected failure (may_fail{': ' + case.failure_reason if case.failure_reason else ''}): {reason}"
+    return Verdict(False, reason)
+
+
 register(_TextMatcher("exact", lambda a, e: a.strip() == e.strip(), "exactly equal"))
 register(_TextMatcher("normalized", lambda a, e: normalize(a) == normalize(e), "equal after normalization"))
 register(_TextMatcher("contains", lambda a, e: e in a, "contained in the answer"))
-for _matcher in (RegexMatcher(), JsonEqualMatcher(), JsonSchemaMatcher(), SqlExecMatcher(), GrammarMatcher()):
+for _matcher in (RegexMatcher(), JsonEqualMatcher(), JsonSchemaMatcher(), SqlExecMatcher(), GrammarMatcher(), KeywordsMatcher(),
+                 FormatMatcher()):
     register(_matcher)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.evaluation.cases import TestCase, load_cases
-from expertkit.evaluation.matchers import get_matcher
+from expertkit.evaluation.matchers import judge
 from expertkit.evaluation.metrics import now_iso, perf_metrics, quality_metrics
 from expertkit.evaluation.provenance import TrainingInfo, training_info
 
@@ -106,7 +106,7 @@ def run_cases(engine: Any, cases: list[TestCase], *, use_adapter: bool = True, b
         gens = engine.generate([Request(input=c.input, system=c.system) for c in chunk], batch_size=step, use_adapter=use_adapter,
                                **overrides)
         for case, gen in zip(chunk, gens, strict=True):
-            verdict = get_matcher(case.match).match(gen.answer, case)
+            verdict = judge(gen.answer, case)
             reason = verdict.reason
             if not verdict.passed and gen.finish_reason == "length":
                 reason += f" (stopped at max_new_tokens after {gen.tokens} tokens)"

@@ -15,6 +15,12 @@ from expertkit.manifest.problems import Problem
 CAPABILITY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*:\S.*$")
 RULE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 REQUIRE_PATTERN = re.compile(r"^(?P<name>[^@\s]+)(?:@(?P<spec>.+))?$")
+# how a reference .pt/.bin soft prompt becomes safetensors without running its pickle code
+SOFT_PROMPT_CONVERSION = (
+    "python -c \"import sys, torch; from safetensors.torch import save_file; "
+    "t = torch.load(sys.argv[1], weights_only=True); "
+    "save_file(t if isinstance(t, dict) else {'prompt_embeddings': t}, sys.argv[2])\" IN.pt OUT.safetensors"
+)
 RANK_ADVICE = {"dora": "DoRA: use 12-16", "lora": "LoRA: use 16-32"}
 # the guide's load_order bands, by the kind of expert
 LOAD_ORDER_BANDS = {"foundation": (1, 3), "format": (4, 5), "technology": (6, 7), "task": (8, 10)}
@@ -80,10 +86,14 @@ def _adapter_config(m: Manifest) -> list[Problem]:
     for key, value in positive.items():
         if value <= 0:
             out.append(Problem(f"{p}.{key}", f"{value:g} is not allowed (expected > 0)"))
-    if c.max_steps is not None and c.max_steps <= 0:
-        out.append(Problem(f"{p}.max_steps", f"{c.max_steps} is not allowed (expected > 0, or omit it)"))
+    if c.max_steps is not None and c.max_steps < 0:
+        out.append(Problem(f"{p}.max_steps", f"{c.max_steps} is not allowed (expected > 0, or 0 / omitted to use epochs)"))
+    if c.warmup_steps is not None and c.warmup_steps < 0:
+        out.append(Problem(f"{p}.warmup_steps", f"{c.warmup_steps} is not allowed (expected >= 0)"))
     if c.warmup_ratio is not None and not 0 <= c.warmup_ratio < 1:
         out.append(Problem(f"{p}.warmup_ratio", f"{c.warmup_ratio:g} is not allowed (expected 0 <= ratio < 1)"))
+    elif c.warmup_ratio and c.warmup_steps:
+        out.append(Problem(f"{p}.warmup_steps", f"{c.warmup_steps} wins over warmup_ratio {c.warmup_ratio:g} (set warmup_steps to 0 to use the ratio)", "warning"))
     if not 0 <= c.dropout < 1:
         out.append(Problem(f"{p}.dropout", f"{c.dropout:g} is not allowed (expected 0 <= dropout < 1)"))
     if c.load_best_model_at_end and c.evaluation_strategy == "no":
@@ -168,7 +178,7 @@ def _constraints(m: Manifest) -> list[Problem]:
 
 def _capabilities(m: Manifest) -> list[Problem]:
     return [
-        Problem(f"capabilities[{i}]", f"{cap!r} is not `prefix:value` (e.g. task:sql_generation, language:en)")
+        Problem(f"capabilities[{i}]", f"{cap!r} has no `prefix:` (recommended: task:sql_generation, language:en, ...)", "warning")
         for i, cap in enumerate(m.capabilities)
         if not CAPABILITY_PATTERN.match(cap)
     ]
@@ -215,7 +225,10 @@ def _files(m: Manifest, base: Path) -> list[Problem]:
         out.append(Problem("training.decoding.use_grammar", "true, but there is no grammar.gbnf beside the manifest and no grammar_file"))
     for i, sp in enumerate(m.soft_prompts):
         if sp.path and not _exists(base, sp.path):
-            out.append(Problem(f"soft_prompts[{i}].path", f"{sp.path} not found (expected a safetensors file, relative to the manifest)"))
+            out.append(Problem(f"soft_prompts[{i}].path", f"{sp.path} not found yet (run `expert-cli train --soft-prompt {sp.name}`, or fix the path)", "warning"))
+        elif sp.path and Path(sp.path).suffix.lower() in (".pt", ".bin", ".pth"):
+            out.append(Problem(f"soft_prompts[{i}].path", f"{sp.path} is a pickle file, which is never loaded; convert it: "
+                               f"{SOFT_PROMPT_CONVERSION}", "warning"))
     for i, bm in enumerate(m.base_models):
         for j, ad in enumerate(bm.adapters):
             if ad.path and not _exists(base, ad.path):

@@ -37,10 +37,29 @@ def run_dir(loaded: LoadedManifest, model_name: str, output: Path | None = None)
 
 def default_adapter_dir(loaded: LoadedManifest, model_name: str | None = None) -> Path:
     """training.packaging_checkpoint when set, else weights/<model-slug>/final (relative to the manifest)."""
-    chosen = loaded.model.training.packaging_checkpoint
-    if chosen:
-        return loaded.resolve(chosen)
+    chosen = packaging_checkpoint_dir(loaded, model_name)
+    if chosen is not None:
+        return chosen
     return run_dir(loaded, pick_base_model(loaded, model_name).name) / FINAL_DIR
+
+
+def packaging_checkpoint_dir(loaded: LoadedManifest, model_name: str | None = None) -> Path | None:
+    """Where ``training.packaging_checkpoint`` points: a path as written, or a checkpoint name
+    (reference manifests say `checkpoint-1000`) found through alternative_checkpoints or under
+    weights/<model-slug>/; None when unset."""
+    chosen = loaded.model.training.packaging_checkpoint
+    if not chosen:
+        return None
+    direct = loaded.resolve(chosen)
+    if direct.exists() or "/" in chosen or "\\" in chosen:
+        return direct
+    weights = loaded.resolve(WEIGHTS_DIR)
+    candidates = []
+    for name, entry in loaded.model.training.checkpoint_entries():
+        if name == chosen and isinstance(entry.get("path"), str):
+            candidates += [loaded.resolve(entry["path"]), weights / entry["path"]]
+    candidates.append(run_dir(loaded, pick_base_model(loaded, model_name).name) / chosen)
+    return next((c for c in candidates if c.exists()), candidates[-1])
 
 
 def package_path(loaded: LoadedManifest, model_name: str) -> Path:

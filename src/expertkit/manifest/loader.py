@@ -20,7 +20,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from expertkit.errors import ManifestError
 from expertkit.manifest.model import Manifest, Perf, QualityMetrics, Section
-from expertkit.manifest.problems import Problem, json_path
+from expertkit.manifest.problems import Problem, json_path, shorten
+from expertkit.manifest.reference_keys import RUNTIME_KEYS, RUNTIME_REASON, classify_extra
 
 # sections whose extra keys are expected, not typos
 OPEN_SECTIONS = (QualityMetrics, Perf)
@@ -108,7 +109,7 @@ def migrate(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None, list[Probl
     elif base is None and "base_models" not in data:
         return raw, None, [Problem("base_model", "schema 1.0 manifest without `base_model`")]
     elif base is not None and not isinstance(base, dict):
-        found = json.dumps(base, default=str)[:60]
+        found = shorten(json.dumps(base, default=str, ensure_ascii=False))
         return raw, None, [Problem("base_model", f"{found} is invalid (expected a model name or an object with `name`)")]
     if isinstance(base, dict):
         if "adapters" in base and "adapters" in data:
@@ -168,13 +169,42 @@ def _pydantic_problems(exc: PydanticValidationError, data: Any) -> list[Problem]
         if err["type"] == "missing":
             found_at[path], expected = "missing", "required"
         else:
-            found_at.setdefault(path, f"{json.dumps(err.get('input'), default=str)[:60]} is invalid")
+            found_at.setdefault(path, f"{shorten(json.dumps(err.get('input'), default=str, ensure_ascii=False))} is invalid")
             expected = "expected " + _expected(err["msg"])
         # a union failure reports once per member: gather them into one line
         expected_at.setdefault(path, [])
         if expected not in expected_at[path]:
             expected_at[path].append(expected)
     return [Problem(path, f"{found_at[path]} ({' or '.join(expected_at[path]).replace(' or expected ', ' or ')})") for path in expected_at]
+
+
+def _without_bad_values(data: dict[str, Any], exc: PydanticValidationError, rounds: int = 3) -> Manifest | None:
+    """The manifest with each value that failed its type removed (its default applies), for
+    running the range and file checks on the rest; None when a required value is missing."""
+    current = copy.deepcopy(data)
+    for _ in range(rounds):
+        for err in exc.errors(include_url=False):
+            if err["type"] == "missing":
+                return None
+            loc = _data_loc(current, tuple(err["loc"]), False)
+            _drop(current, loc)
+        try:
+            return Manifest.model_validate(current)
+        except PydanticValidationError as again:
+            exc = again
+    return None
+
+
+def _drop(node: Any, loc: tuple) -> None:
+    for part in loc[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(node, dict) and loc and loc[-1] in node:
+        del node[loc[-1]]
+    elif isinstance(node, list) and loc and isinstance(loc[-1], int) and loc[-1] < len(node):
+        node.pop(loc[-1])
 
 
 def _identity_problems(data: dict[str, Any]) -> list[Problem]:
@@ -186,21 +216,39 @@ def _identity_problems(data: dict[str, Any]) -> list[Problem]:
 
 
 def unknown_keys(node: Any, loc: tuple = ()) -> list[Problem]:
-    """Keys the model doesn't know (kept, but probably typos). `_`-prefixed keys are comments."""
+    """Keys the model doesn't know: reference-schema keys we don't act on (one line per section,
+    saying why) and keys neither schema knows (kept, but probably typos). `_` keys are comments."""
     found: list[Problem] = []
     if isinstance(node, OPEN_SECTIONS):
         return found  # metric bags: tools and people add their own metrics ("sql_valid": "16/18")
     if isinstance(node, Section):
+        unused: dict[str, list[str]] = {}
         for key in node.model_extra or {}:
-            if not key.startswith("_"):
+            if key.startswith("_"):
+                continue
+            reason = classify_extra(type(node), key)
+            if reason is None:
                 found.append(Problem(json_path(loc + (key,)), "unknown key (kept as is)", "warning"))
+            elif reason != "alias":
+                unused.setdefault(reason, []).append(key)
+        if unused:
+            found.append(_not_used(loc, unused))
         for name in type(node).model_fields:
             found += unknown_keys(getattr(node, name), loc + (name,))
     elif isinstance(node, list):
         for i, item in enumerate(node):
             if isinstance(item, BaseModel):
                 found += unknown_keys(item, loc + (i,))
+    elif isinstance(node, dict) and loc == ("runtime",):
+        keys = [k for k in node if k in RUNTIME_KEYS]
+        if keys:
+            found.append(_not_used(loc, {RUNTIME_REASON: keys}))
     return found
+
+
+def _not_used(loc: tuple, by_reason: dict[str, list[str]]) -> Problem:
+    parts = [f"{', '.join(keys)}: {reason}" for reason, keys in by_reason.items()]
+    return Problem(json_path(loc), "reference-schema keys not used by expertkit (kept as is): " + "; ".join(parts), "warning")
 
 
 def parse_manifest(raw: Any, base_dir: Path | None = None, *, check_files: bool = True) -> tuple[Manifest | None, str | None, list[Problem]]:
@@ -217,6 +265,11 @@ def parse_manifest(raw: Any, base_dir: Path | None = None, *, check_files: bool 
     except PydanticValidationError as exc:
         problems = _pydantic_problems(exc, data) + _identity_problems(data)
         model = None
+        partial = _without_bad_values(data, exc)
+        if partial is not None:  # the other checks still run, so every problem shows at once
+            reported = {p.path for p in problems}
+            problems += [p for p in unknown_keys(partial) + semantic_problems(partial, base_dir if check_files else None)
+                         if p.path not in reported and not p.path.startswith(("name", "version"))]
     if model is not None:
         problems = unknown_keys(model) + semantic_problems(model, base_dir if check_files else None)
     if migrated_from:

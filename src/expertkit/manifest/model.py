@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NAME_PATTERN = r"^expert-[a-z0-9]+(-[a-z0-9]+)*$"
 # semver 2.0.0 (https://semver.org), the official regex
@@ -71,7 +71,9 @@ class SoftPrompt(Section):
     name: str = Field(description="Soft prompt name.")
     path: str | None = Field(None, description="safetensors file with the prompt embeddings.")
     tokens: int = Field(20, description="Number of virtual tokens.")
-    init_method: Literal["text", "random"] = Field("random", description="Initialise from text or randomly.")
+    init_method: Literal["text", "random", "vocab_sample"] = Field(
+        "random", description="Initialise from text, randomly, or from sampled vocabulary embeddings (vocab_sample)."
+    )
     init_text: str | None = Field(None, description="Text whose embeddings initialise the prompt.")
     purpose: str | None = Field(None, description="What the soft prompt is for.")
 
@@ -163,9 +165,10 @@ class TrainingConfig(Section):
     learning_rate: float = Field(1e-4, description="Peak learning rate.")
     batch_size: int = Field(4, description="Examples (or packed rows) per device step.")
     gradient_accumulation_steps: int = Field(1, description="Steps accumulated per optimizer update.")
-    warmup_steps: int | None = Field(None, description="Linear warmup steps (wins over warmup_ratio).")
-    warmup_ratio: float | None = Field(None, description="Warmup as a share of total steps.")
+    warmup_steps: int | None = Field(None, description="Linear warmup steps; 0 or unset with warmup_ratio set: the ratio is used.")
+    warmup_ratio: float | None = Field(None, description="Warmup as a share of total steps (used when warmup_steps is 0 or unset).")
     lr_scheduler: str = Field("cosine", description="transformers scheduler name (linear, cosine, constant, ...).")
+    lr_scheduler_kwargs: dict[str, Any] | None = Field(None, description="Extra scheduler arguments (e.g. num_cycles for cosine_with_restarts).")
     save_strategy: Literal["steps", "epoch", "no"] = Field("steps", description="When to save checkpoints.")
     save_steps: int = Field(500, description="Save every N optimizer steps (save_strategy=steps).")
     evaluation_strategy: Literal["steps", "epoch", "no"] = Field("no", description="When to evaluate on the validation split.")
@@ -176,14 +179,33 @@ class TrainingConfig(Section):
     save_total_limit: int | None = Field(None, description="Most checkpoints kept on disk.")
     logging_steps: int = Field(10, description="Log every N steps.")
     max_seq_length: int = Field(2048, description="Longest tokenized example; longer ones are truncated and counted.")
-    max_steps: int | None = Field(None, description="Stop after N optimizer steps (wins over epochs).")
+    max_steps: int | None = Field(None, description="Stop after N optimizer steps (wins over epochs); 0 or unset: use epochs.")
     fp16: bool = Field(False, description="fp16 mixed precision (CUDA only; CPU falls back to fp32 with a warning).")
     bf16: bool = Field(False, description="bf16 mixed precision (CUDA only; CPU falls back to fp32 with a warning).")
     use_unsloth: bool = Field(False, description="Use unsloth when installed on CUDA; otherwise a warning and plain PEFT.")
-    gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
+    gradient_checkpointing: bool | Literal["full", "selective"] = Field(
+        False, description="Trade compute for memory: true/\"full\" recompute every layer; \"selective\" is run as full (with a warning)."
+    )
     packing: bool = Field(True, description="Padding-free packing of several examples per row.")
     optim: str = Field("adamw_torch", description="transformers optimizer name.")
     seed: int = Field(42, description="Training seed (data order and init).")
+    dataloader_num_workers: int = Field(0, description="DataLoader worker processes (0: load in the main process).")
+    dataloader_pin_memory: bool = Field(True, description="Pin batches in page-locked memory (CUDA only).")
+    dataloader_prefetch_factor: int | None = Field(None, description="Batches each worker loads ahead (needs dataloader_num_workers > 0).")
+    dataloader_persistent_workers: bool = Field(False, description="Keep workers alive between epochs (needs dataloader_num_workers > 0).")
+    torch_compile: bool = Field(False, description="Compile the model with torch.compile.")
+    torch_compile_backend: str | None = Field(None, description="torch.compile backend (e.g. inductor).")
+    torch_compile_mode: str | None = Field(None, description="torch.compile mode (e.g. reduce-overhead).")
+    use_tf32: bool = Field(False, description="TF32 matmuls (NVIDIA Ampere+; ignored with a warning elsewhere).")
+    group_by_length: bool = Field(False, description="Batch examples of similar length together (without packing).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _num_epochs_alias(cls, data: Any) -> Any:
+        # the reference schema accepts num_epochs as an alias of epochs
+        if isinstance(data, dict) and "num_epochs" in data and "epochs" not in data:
+            data = {**data, "epochs": data["num_epochs"]}
+        return data
 
 
 class GrammarSlotSpec(Section):
@@ -219,8 +241,24 @@ class Training(Section):
     dataset: Dataset = Field(default_factory=Dataset, description="Where the data is and how it is prepared.")
     config: TrainingConfig = Field(default_factory=TrainingConfig, description="Adapter and optimizer settings.")
     decoding: Decoding = Field(default_factory=Decoding, description="Inference settings used by test and runtime.")
-    alternative_checkpoints: list[Any] = Field(default_factory=list, description="Checkpoints tested (filled by `test --checkpoints`).")
-    packaging_checkpoint: str | None = Field(None, description="Checkpoint to package (filled by `test --checkpoints`).")
+    alternative_checkpoints: list[Any] | dict[str, Any] = Field(
+        default_factory=list,
+        description="Checkpoints tested (filled by `test --checkpoints`): a list, or an object keyed by checkpoint name "
+        "(the reference schema's shape); both are read.",
+    )
+    packaging_checkpoint: str | None = Field(
+        None, description="Checkpoint to package (filled by `test --checkpoints`): a path, or a name (checkpoint-N, final) "
+        "looked up in alternative_checkpoints, then under weights/<model-slug>/.")
+
+    def checkpoint_entries(self) -> list[tuple[str, dict[str, Any]]]:
+        """(name, entry) of every alternative checkpoint, for the list and the object shape alike."""
+        items = self.alternative_checkpoints
+        pairs = items.items() if isinstance(items, dict) else ((None, e) for e in items)
+        out = []
+        for name, entry in pairs:
+            if isinstance(entry, dict):
+                out.append((name or str(entry.get("path", "")).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1], entry))
+        return out
 
 
 class QualityMetrics(Section):
@@ -244,6 +282,11 @@ class Evaluation(Section):
     min_improvement: float = Field(0.0, description="test_comparison passes when expert score - base score exceeds this (0-10 scale).")
 
 
+class Repository(Section):
+    type: str = Field("git", description="Repository kind (git).")
+    url: str = Field(description="Repository URL.")
+
+
 class Manifest(Section):
     """An expert's manifest, schema 2.0 (schema 1.0 is migrated by the loader)."""
 
@@ -254,7 +297,7 @@ class Manifest(Section):
     author: str | None = Field(None, description="Author or organisation.")
     homepage: str | None = Field(None, description="Project page.")
     license: str | None = Field(None, description="SPDX license id.")
-    repository: str | None = Field(None, description="Source repository.")
+    repository: str | Repository | None = Field(None, description="Source repository: a URL or {type, url}.")
     tags: list[str] = Field(default_factory=list, description="Free-form tags.")
     base_models: list[BaseModelSpec] = Field(description="Base models this expert is trained for (at least one).")
     soft_prompts: list[SoftPrompt] = Field(default_factory=list, description="Prompt-tuning soft prompts.")

@@ -28,3 +28,14 @@ def json_path(loc: tuple) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to about ``limit`` characters at a word or punctuation boundary, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    boundary = max(cut.rfind(c) for c in ' ,:;')
+    if boundary >= limit // 2:
+        cut = cut[:boundary]
+    return cut.rstrip(" ,:;") + "…"

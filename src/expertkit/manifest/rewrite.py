@@ -1,8 +1,10 @@
 """The preserving rewriter: later commands fill quality_metrics, adapters, perf, preprocessing.
 
 Edits go through the raw JSON (a plain dict keeps key order), never through the pydantic model,
-so unknown keys, `_comment` keys and key order survive. The result is re-validated before it is
-written atomically: a rewrite can't leave an invalid or half-written manifest behind.
+so unknown keys, `_comment` keys and key order survive; the file's text is then patched value by
+value (`json_patch`), so only the owned keys' lines change: CRLF, indentation, blank lines and
+inline arrays elsewhere stay byte-identical. The result is re-validated before it is written
+atomically: a rewrite can't leave an invalid or half-written manifest behind.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from expertkit import atomic
 from expertkit.errors import ManifestError
+from expertkit.manifest.json_patch import patch_json_text
 from expertkit.manifest.loader import parse_manifest, read_json
 from expertkit.manifest.model import model_slug
 
@@ -27,6 +30,7 @@ def update_manifest(path: str | Path, edit: Callable[[dict[str, Any]], None]) ->
     """
     path = Path(path)
     raw = read_json(path)
+    text = path.read_bytes().decode("utf-8")
     new = copy.deepcopy(raw)
     edit(new)
     model, _, problems = parse_manifest(new, path.parent, check_files=False)
@@ -39,8 +43,21 @@ def update_manifest(path: str | Path, edit: Callable[[dict[str, Any]], None]) ->
     indent = _detect_indent(path)
     # keep the file's permissions: the atomic writer's temp file would otherwise make it 0600
     mode = stat.S_IMODE(path.stat().st_mode)
-    atomic.write_text(path, json.dumps(new, indent=indent, ensure_ascii=False) + "\n", mode=mode)
+    atomic.write_text(path, _render(text, raw, new, indent), mode=mode)
     return new
+
+
+def _render(text: str, old: dict[str, Any], new: dict[str, Any], indent: int) -> str:
+    """The file's text with only the changed values rewritten; a full dump (in the file's line
+    ends) if the patch would not read back as ``new`` (it always should)."""
+    try:
+        patched = patch_json_text(text, old, new, indent)
+        if json.loads(patched) == new:
+            return patched
+    except (ValueError, IndexError, KeyError):
+        pass
+    nl = "\r\n" if "\r\n" in text else "\n"
+    return (json.dumps(new, indent=indent, ensure_ascii=False) + "\n").replace("\n", nl)
 
 
 def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import PackageError
+from expertkit.manifest.checks import SOFT_PROMPT_CONVERSION
 from expertkit.manifest.layout import GRAMMAR_NAME, default_adapter_dir, grammar_path, package_path, pick_base_model
 from expertkit.manifest.loader import LoadedManifest, load_manifest, migrate
 from expertkit.manifest.rewrite import adapters_list, base_model_entry, set_path, update_manifest
@@ -51,7 +52,8 @@ def _extra_files(loaded: LoadedManifest, include_tests: bool) -> dict[str, Path]
             continue
         src = loaded.resolve(sp.path)
         if src.suffix.lower() in PICKLE_SUFFIXES or src.suffix.lower() != ".safetensors":
-            raise PackageError(f"soft_prompts[{i}].path: {sp.path} is not a .safetensors file (pickle files are refused)")
+            raise PackageError(f"soft_prompts[{i}].path: {sp.path} is not a .safetensors file (pickle files are refused)",
+                               hint=f"convert it (tensors only, no code runs): {SOFT_PROMPT_CONVERSION}")
         out[f"soft_prompts/{src.name}"] = src
     grammar = grammar_path(m, loaded.base_dir)
     if grammar is not None and grammar.is_file():

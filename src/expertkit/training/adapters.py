@@ -197,7 +197,8 @@ def _prompt_tuning(ctx: AdapterContext) -> Any:
             prompt_tuning_init_text=sp.init_text,
             tokenizer_name_or_path=ctx.model_path,
         )
-    return PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=sp.tokens, prompt_tuning_init=PromptTuningInit.RANDOM)
+    init = PromptTuningInit.SAMPLE_VOCAB if sp.init_method == "vocab_sample" else PromptTuningInit.RANDOM
+    return PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=sp.tokens, prompt_tuning_init=init)
 
 
 _LINEAR = ("Linear", "Conv1D")

@@ -94,14 +94,15 @@ def _resolve(manifest_path: Path, opts: TrainOptions, warn: Any, sink: EventSink
     soft_prompt, sp_field = _pick_soft_prompt(loaded, opts.soft_prompt)
     overrides = {k: v for k, v in {"epochs": opts.epochs, "max_steps": opts.max_steps, "seed": opts.seed}.items() if v is not None}
     cfg = loaded.model.training.config.model_copy(update=overrides)
-    if cfg.epochs <= 0 or (cfg.max_steps is not None and cfg.max_steps <= 0):
-        raise UsageError(f"epochs ({cfg.epochs}) and max_steps ({cfg.max_steps}) must be > 0")
+    if cfg.epochs <= 0 or (cfg.max_steps is not None and cfg.max_steps < 0):
+        raise UsageError(f"epochs ({cfg.epochs}) must be > 0 and max_steps ({cfg.max_steps}) >= 0 (0: use epochs)")
     if cfg.method != "sft":
         raise UsageError(f"training.config.method: {cfg.method!r} is not supported (expert-cli train does sft)")
     method = "prompt_tuning" if soft_prompt else cfg.adapter_type
     get_method(method)
     if method in ("ia3", "prompt_tuning") and "dropout" in cfg.model_fields_set:
         warn(f"training.config.dropout: {method} has no dropout; the value is not used")
+    _soft_prompt_files(loaded, warn)
     if soft_prompt is None and loaded.model.soft_prompts:
         names = ", ".join(sp.name for sp in loaded.model.soft_prompts)
         sink({"event": "note", "message": f"soft_prompts ({names}) are trained separately: expert-cli train --soft-prompt NAME"})
@@ -123,6 +124,13 @@ def _resolve(manifest_path: Path, opts: TrainOptions, warn: Any, sink: EventSink
         run_dir = run_dir / "soft_prompts" / soft_prompt.name
     return _Setup(loaded, spec, spec_field, cfg, method, soft_prompt, sp_field, train_path, val_path, run_dir,
                   _resume_point(run_dir, opts.resume))
+
+
+def _soft_prompt_files(loaded: LoadedManifest, warn: Any) -> None:
+    """A soft prompt file that doesn't exist yet is what `train --soft-prompt` creates: one line, not a stop."""
+    for i, sp in enumerate(loaded.model.soft_prompts):
+        if sp.path and not loaded.resolve(sp.path).exists():
+            warn(f"soft_prompts[{i}].path: {sp.path} does not exist yet (train it with --soft-prompt {sp.name})")
 
 
 def _resume_point(run_dir: Path, resume: bool | Path) -> Path | None:
@@ -234,11 +242,13 @@ def _tokens_in(checkpoint: Path | None) -> int:
 
 def _make_trainer(setup: _Setup, base: Any, plan: AdapterPlan, packing: bool, train_split: TokenizedSplit,
                   val_split: TokenizedSplit | None, sink: EventSink, warn: Any, extra: list[Any]) -> Any:
-    from expertkit.training.trainer import build_args, build_trainer
+    from expertkit.training.trainer import build_args, build_trainer, resolve_warmup
 
     cfg = setup.cfg
     args = build_args(cfg, run_dir=setup.run_dir, device=base.device, packing=packing, has_eval=val_split is not None,
                       epochs=cfg.epochs, max_steps=cfg.max_steps, seed=cfg.seed, warn=warn)
+    if cfg.warmup_steps is not None and cfg.warmup_ratio is not None:  # both set: one line says which wins
+        sink({"event": "note", "message": resolve_warmup(cfg)[1]})
     trainer = build_trainer(model=base.model, tokenizer=base.tokenizer, peft_config=plan.peft_config, args=args,
                             train_rows=train_split.rows, eval_rows=val_split.rows if val_split else None,
                             callbacks=[make_event_callback(sink, setup.run_dir), *extra], save_total_limit=cfg.save_total_limit)

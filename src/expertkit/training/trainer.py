@@ -75,6 +75,54 @@ def _precision(cfg: TrainingConfig, device: str, warn: Warn) -> tuple[bool, bool
     return fp16 and not bf16, bf16
 
 
+def resolve_warmup(cfg: TrainingConfig) -> tuple[float, str]:
+    """(SFTConfig warmup_steps value, one line saying what warms up): steps > 0 win; 0 or unset
+    with a ratio uses the ratio, as transformers does (a value < 1 is read as a share of the steps)."""
+    steps, ratio = cfg.warmup_steps or 0, cfg.warmup_ratio or 0
+    if steps > 0:
+        note = f"warmup: {steps} steps" + (f" (warmup_steps wins over warmup_ratio {ratio:g})" if ratio else "")
+        return steps, note
+    if ratio > 0:
+        note = f"warmup: {ratio:g} of the optimizer steps" + (" (warmup_steps is 0, so warmup_ratio is used)" if cfg.warmup_steps == 0 else "")
+        return ratio, note
+    return 0, "warmup: none"
+
+
+def _checkpointing(cfg: TrainingConfig, warn: Warn) -> bool:
+    value = cfg.gradient_checkpointing
+    if value == "selective":
+        warn("training.config.gradient_checkpointing: \"selective\" is run as full checkpointing (every layer recomputed)")
+    return bool(value)
+
+
+def _loader_and_compile(cfg: TrainingConfig, device: str, packing: bool, warn: Warn) -> dict[str, Any]:
+    """TrainingArguments taken from the reference schema's dataloader/compile/tf32 keys."""
+    p = "training.config"
+    workers = cfg.dataloader_num_workers
+    out: dict[str, Any] = {"dataloader_num_workers": workers, "dataloader_pin_memory": cfg.dataloader_pin_memory and device.startswith("cuda"),
+                           "torch_compile": cfg.torch_compile}
+    if workers > 0:
+        out["dataloader_prefetch_factor"] = cfg.dataloader_prefetch_factor
+        out["dataloader_persistent_workers"] = cfg.dataloader_persistent_workers
+    elif cfg.dataloader_prefetch_factor is not None or cfg.dataloader_persistent_workers:
+        warn(f"{p}.dataloader_prefetch_factor/persistent_workers: only apply with dataloader_num_workers > 0; not used")
+    if cfg.torch_compile:
+        out.update({k: v for k, v in {"torch_compile_backend": cfg.torch_compile_backend, "torch_compile_mode": cfg.torch_compile_mode}.items() if v})
+    if cfg.use_tf32:
+        if device.startswith("cuda"):
+            out["tf32"] = True
+        else:
+            warn(f"{p}.use_tf32: TF32 needs an NVIDIA GPU; not used on {device}")
+    if cfg.group_by_length:
+        if packing:
+            warn(f"{p}.group_by_length: packed rows are already filled to the same length; not used with packing")
+        else:
+            out["train_sampling_strategy"] = "group_by_length"
+    if cfg.lr_scheduler_kwargs:
+        out["lr_scheduler_kwargs"] = cfg.lr_scheduler_kwargs
+    return out
+
+
 def _check_best_model(cfg: TrainingConfig, eval_steps: int | None) -> None:
     if not cfg.load_best_model_at_end:
         return
@@ -111,11 +159,7 @@ def build_args(
     eval_steps = cfg.eval_steps or cfg.logging_steps
     if eval_strategy != "no":
         _check_best_model(cfg, eval_steps)
-    warmup: float = 0
-    if cfg.warmup_steps is not None:
-        warmup = cfg.warmup_steps
-    elif cfg.warmup_ratio:
-        warmup = cfg.warmup_ratio  # transformers reads a value < 1 as a share of the total steps
+    warmup, _ = resolve_warmup(cfg)
     return SFTConfig(
         output_dir=str(run_dir),
         num_train_epochs=epochs,
@@ -141,7 +185,7 @@ def build_args(
         packing_strategy="bfd",
         padding_free=packing,
         eval_packing=packing,
-        activation_checkpointing=cfg.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
+        activation_checkpointing=_checkpointing(cfg, warn),  # transformers 5 name of gradient_checkpointing
         optim=_optim(cfg.optim, device, warn),
         seed=seed,
         data_seed=seed,
@@ -150,7 +194,7 @@ def build_args(
         use_cpu=device == "cpu",
         report_to="none",
         disable_tqdm=True,
-        dataloader_num_workers=0,
+        **_loader_and_compile(cfg, device, packing, warn),
         include_num_input_tokens_seen="all" if packing else "non_padding",
         assistant_only_loss=False,  # labels come pre-masked from tokenization.py
         completion_only_loss=False,
