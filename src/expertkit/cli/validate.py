@@ -33,6 +33,10 @@ def validate(
         # unreadable / not JSON: still one JSON document on stdout for machines
         _print_json(manifest, None, [{"path": "", "message": exc.message, "severity": "error"}], [])
         raise typer.Exit(2) from None
+    if loaded is not None:
+        from expertkit.training.readiness import readiness_problems
+
+        problems = problems + readiness_problems(loaded)
     if strict:
         problems = [type(p)(p.path, p.message, "error") for p in problems]
     errors = [p for p in problems if p.severity == "error"]
