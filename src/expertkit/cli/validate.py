@@ -32,6 +32,10 @@ def validate(
         # unreadable / not JSON: still the validate report's shape, so machines read one shape
         out.result(_payload(manifest, None, [{"path": "", "message": exc.message, "severity": "error"}], []))
         raise typer.Exit(2) from None
+    if loaded is not None:
+        from expertkit.training.readiness import readiness_problems
+
+        problems = problems + readiness_problems(loaded)
     if strict:
         problems = [type(p)(p.path, p.message, "error") for p in problems]
     errors = [p for p in problems if p.severity == "error"]
