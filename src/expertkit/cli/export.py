@@ -57,11 +57,11 @@ def merged(
     dtype: Annotated[str | None, typer.Option("--dtype", help="float32 (default), float16 or bfloat16.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    from expertkit.export.merged import export_merged
+    from expertkit.export.merged import MergeJob
 
     out = Output(json_out)
-    with out.step(f"merging {expert}"):
-        result = export_merged(expert, output, model=model, dtype=dtype)
+    with MergeJob.open(expert, output, model=model) as job, out.step(f"merging {job.source.name} into {job.source.base.name}"):
+        result = job.run(dtype)
     out.warnings(result.warnings)
     payload = {"output": str(result.output), "expert": result.expert, "version": result.version, "method": result.method,
                "base_model": result.base_model, "files": result.files, "warnings": result.warnings}

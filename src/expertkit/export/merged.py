@@ -9,14 +9,13 @@ IA3 (scaling vectors); prompt tuning has no weights to fold and is refused. A co
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expertkit.atomic import write_json
 from expertkit.errors import UsageError
-from expertkit.export.outdir import staged
+from expertkit.export.outdir import check_empty, staged
 from expertkit.export.requests import CHAT_TEMPLATE, request_snippet
 from expertkit.export.sources import ExportSource, open_source
 
@@ -37,16 +36,46 @@ class MergedExport:
 
 def export_merged(name: str, output: Path, *, model: str | None = None, dtype: str | None = None) -> MergedExport:
     """Merge the expert ``name`` (or composition ``a+b``) into its base and save it in ``output``."""
-    if COMPOSITION_SEPARATOR in name:
-        return merge_composition(name.split(COMPOSITION_SEPARATOR), output, model=model, dtype=dtype)
-    source = open_source(name, model)
-    try:
-        return _export(source, output.expanduser().absolute(), dtype)
-    finally:
-        source.close()
+    with MergeJob.open(name, output, model=model) as job:
+        return job.run(dtype)
 
 
-def merge_composition(names: list[str], output: Path, *, model: str | None = None, dtype: str | None = None) -> MergedExport:
+class MergeJob:
+    """An export checked up front (source, adapter type, output dir), so a front end can show
+    progress for the slow part only: `run` loads, merges and saves."""
+
+    def __init__(self, source: ExportSource, output: Path) -> None:
+        self.source = source
+        self.output = output
+
+    @classmethod
+    def open(cls, name: str, output: Path, *, model: str | None = None) -> MergeJob:
+        if COMPOSITION_SEPARATOR in name:
+            return merge_composition(name.split(COMPOSITION_SEPARATOR), output, model=model)
+        output = output.expanduser().absolute()
+        check_empty(output)
+        source = open_source(name, model)
+        try:
+            peft_type = str(source.adapter_config.get("peft_type", "")).upper()
+            if peft_type not in MERGEABLE:
+                raise UsageError(f"{source.name}: a {peft_type or 'unknown'} adapter has no weights to merge into the base model",
+                                 hint="serve it with expertkit's runtime (`expert-cli ask`), which loads every adapter type")
+        except BaseException:
+            source.close()
+            raise
+        return cls(source, output)
+
+    def __enter__(self) -> MergeJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.source.close()
+
+    def run(self, dtype: str | None = None) -> MergedExport:
+        return _export(self.source, self.output, dtype)
+
+
+def merge_composition(names: list[str], output: Path, *, model: str | None = None) -> MergeJob:
     """A weighted merge of several experts: needs the constraint resolver (runtime/compose.py),
     which decides order, weights and compatibility for every front end. Until it lands this
     build refuses compositions rather than guess weights the runtime would not use."""
@@ -54,9 +83,9 @@ def merge_composition(names: list[str], output: Path, *, model: str | None = Non
         import expertkit.runtime.compose  # noqa: F401  (the one resolver; see module docstring)
     except ImportError:
         raise UsageError(f"{'+'.join(names)}: exporting a composition needs the composition resolver, "
-                         "which this build does not have yet", param="expert",
+                         "which this build does not have yet",
                          hint="export one expert at a time, or serve the composition with expertkit's runtime") from None
-    raise UsageError("composition export is not wired to the resolver yet", param="expert")
+    raise UsageError(f"{'+'.join(names)}: composition export is not wired to the resolver yet")
 
 
 def method_of(config: dict[str, Any]) -> str:
@@ -68,10 +97,6 @@ def method_of(config: dict[str, Any]) -> str:
 
 def _export(source: ExportSource, output: Path, dtype: str | None) -> MergedExport:
     config = source.adapter_config
-    peft_type = str(config.get("peft_type", "")).upper()
-    if peft_type not in MERGEABLE:
-        raise UsageError(f"{source.name}: a {peft_type or 'unknown'} adapter has no weights to merge into the base model",
-                         param="expert", hint="serve it with expertkit's runtime (`expert-cli ask`), which loads every adapter type")
     merged, tokenizer, warnings = _merge(source, dtype)
     result = MergedExport(output, source.name, source.version, method_of(config), source.base.name, warnings=warnings)
     with staged(output) as tmp:
@@ -113,7 +138,3 @@ def _drop_adapter_markers(model: Any) -> None:
                 delattr(model, attr)
             except AttributeError:
                 pass
-
-
-def read_export(directory: Path) -> dict[str, Any]:
-    return json.loads((directory / "expertkit_export.json").read_text(encoding="utf-8"))

@@ -1,0 +1,61 @@
+"""`expert-cli export merged`: a plain model whose logits equal base + adapter, for LoRA, DoRA
+and IA3 adapters our trainer wrote, loaded offline with nothing but transformers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+
+def _logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+
+
+@pytest.mark.parametrize("method", ["lora", "dora", "ia3"])
+def test_merged_model_equals_base_plus_adapter(method, cli, trained, tiny_llama_dir, tmp_path, monkeypatch):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from expertkit.manifest.model import model_slug
+    from expertkit.runtime.prompts import build_prompt
+
+    expert = trained(method)
+    out = tmp_path / "merged"
+    res = cli("export", "merged", expert, "--output", out, "--json")
+    assert res.exit_code == 0, res
+    payload = json.loads(res.stdout)
+    assert payload["method"] == method
+    files = set(payload["files"])
+    assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer_config.json"} <= files
+    assert not files & {"adapter_config.json", "adapter_model.safetensors"}
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    merged = AutoModelForCausalLM.from_pretrained(str(out)).eval()  # plain transformers, no PEFT
+    adapter = expert / "weights" / model_slug(str(tiny_llama_dir)) / "final"
+    reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)), str(adapter)).eval()
+    ids = torch.tensor([[5, 9, 17, 33, 60, 2, 7, 11]])
+    want = _logits(reference, ids)
+    torch.testing.assert_close(_logits(merged, ids), want, atol=1e-5, rtol=1e-4)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)).eval()
+    assert not torch.allclose(_logits(base, ids), want, atol=1e-4)  # the adapter did change the model
+
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    messages = [{"role": "user", "content": "list the users"}]
+    assert tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) == build_prompt(messages, None)
+
+
+def test_merged_refusals_exit_2(cli, trained, tmp_path):
+    res = cli("export", "merged", trained("prompt_tuning"), "--output", tmp_path / "pt")
+    assert res.exit_code == 2 and "PROMPT_TUNING adapter has no weights to merge" in res.stderr.splitlines()[0]
+    res = cli("export", "merged", "expert-a+expert-b", "--output", tmp_path / "comp")
+    assert res.exit_code == 2 and "composition" in res.stderr
+    res = cli("export", "merged", "expert-nope", "--output", tmp_path / "nope")
+    assert res.exit_code == 2 and "expert-nope is not installed" in res.stderr
+    assert not any((tmp_path / d).exists() for d in ("pt", "comp", "nope"))
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("mine")
+    res = cli("export", "merged", trained("lora"), "--output", tmp_path / "full")
+    assert res.exit_code == 2 and "exists and is not empty" in res.stderr.splitlines()[0]  # before any loading
