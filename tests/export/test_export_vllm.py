@@ -140,3 +140,27 @@ def test_refusals_are_one_line_and_exit_2(cli, trained, tmp_path):
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     res = cli("export", "vllm", trained("lora"), trained("lora"), "--output", tmp_path / "twice", "--json")
     assert res.exit_code == 2 and "named twice" in json.loads(res.stdout)["error"]["message"]
+
+
+def test_the_shipped_sql_grammar_wraps_for_one_grammar_engines():
+    """examples/expert-sql thinks first (enable_thinking, reasoning_rule): the wrapped grammar
+    holds both its plan and its query, as our runtime's two matchers do."""
+    from expertkit.export.requests import engine_grammar
+    from expertkit.runtime.grammar import compile_for_text, text_matches_grammar
+    from tests.conftest import REPO_ROOT
+
+    grammar = (REPO_ROOT / "examples" / "expert-sql" / "grammar.gbnf").read_text()
+    compiled = compile_for_text(engine_grammar(grammar, thinking=True, reasoning_rule="reasoning"))
+    plan = "<think>\nMentioned? users: yes. Table: users. Return name.\n</think>\n\n"
+    assert text_matches_grammar(compiled, plan + "SELECT name FROM users;")
+    assert not text_matches_grammar(compiled, "SELECT name FROM users;")
+    assert not text_matches_grammar(compiled, plan + "DROP TABLE users;")
+
+
+def test_path_prefix_names_where_the_export_lives_on_the_serving_machine(cli, trained, tmp_path):
+    res = cli("export", "vllm", trained("lora"), "--output", tmp_path / "v", "--base", "org/m",
+              "--path-prefix", "/srv/experts/", "--json")
+    argv = json.loads(res.stdout)["argv"]
+    assert argv[argv.index("--chat-template") + 1] == "/srv/experts/chat_template.jinja"
+    assert json.loads(argv[-1]) == {"name": "expert-lora", "path": "/srv/experts/adapters/expert-lora", "base_model_name": "org/m"}
+    assert res.stderr == ""  # --base given: no warning about the local path

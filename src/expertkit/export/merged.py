@@ -103,7 +103,7 @@ def _export(source: ExportSource, output: Path, dtype: str | None) -> MergedExpo
         merged.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.chat_template = CHAT_TEMPLATE  # the format the expert was trained on
         tokenizer.save_pretrained(str(tmp))
-        write_json(tmp / "expertkit_request.json", request_snippet(source, "."))
+        write_json(tmp / "expertkit_request.json", request_snippet(source, str(output)))  # `vllm serve DIR` serves it as DIR
         write_json(tmp / "expertkit_export.json", {
             "format": "merged", "expert": source.name, "version": source.version, "from": source.origin,
             "method": result.method, "base_model": source.base.name, "adapter_config": config})
