@@ -51,7 +51,7 @@ def vllm(
 
 @export_app.command("merged", help="Merge an expert into its base model: a plain Hugging Face model directory any engine loads.")
 def merged(
-    expert: Annotated[str, typer.Argument(help="Installed NAME[@VERSION], a .expert file or an expert directory.")],
+    expert: Annotated[str, typer.Argument(help="Installed NAME[@VERSION] (or installed experts composed as a+b:0.5), a .expert file or an expert directory.")],
     output: OutputOpt,
     model: ModelOpt = None,
     dtype: Annotated[str | None, typer.Option("--dtype", help="float32 (default), float16 or bfloat16.")] = None,

@@ -15,6 +15,7 @@ from typing import Any
 
 from expertkit.atomic import write_json
 from expertkit.errors import UsageError
+from expertkit.export.compose_merge import check_foldable, fold, registry_lookup
 from expertkit.export.outdir import check_empty, staged
 from expertkit.export.requests import CHAT_TEMPLATE, request_snippet
 from expertkit.export.sources import ExportSource, open_source
@@ -41,51 +42,66 @@ def export_merged(name: str, output: Path, *, model: str | None = None, dtype: s
 
 
 class MergeJob:
-    """An export checked up front (source, adapter type, output dir), so a front end can show
-    progress for the slow part only: `run` loads, merges and saves."""
+    """An export checked up front (sources, adapter types, output dir), so a front end can show
+    progress for the slow part only: `run` loads, merges and saves. One expert, or the chain of
+    a composition in application order with each link's weight."""
 
-    def __init__(self, source: ExportSource, output: Path) -> None:
-        self.source = source
+    def __init__(self, links: list[tuple[ExportSource, float]], output: Path, spec: str) -> None:
+        self.links = links
         self.output = output
+        self.spec = spec
+
+    @property
+    def source(self) -> ExportSource:
+        """The expert that gives the merged model its name, base and request settings (the last applied)."""
+        return self.links[-1][0]
 
     @classmethod
     def open(cls, name: str, output: Path, *, model: str | None = None) -> MergeJob:
-        if COMPOSITION_SEPARATOR in name:
-            return merge_composition(name.split(COMPOSITION_SEPARATOR), output, model=model)
         output = output.expanduser().absolute()
         check_empty(output)
-        source = open_source(name, model)
+        composed = COMPOSITION_SEPARATOR in name or (":" in name and not Path(name).expanduser().exists())  # a:0.5 too
+        chain = composition_chain(name) if composed else [(name, 1.0)]
+        links: list[tuple[ExportSource, float]] = []
         try:
-            peft_type = str(source.adapter_config.get("peft_type", "")).upper()
-            if peft_type not in MERGEABLE:
-                raise UsageError(f"{source.name}: a {peft_type or 'unknown'} adapter has no weights to merge into the base model",
-                                 hint="serve it with expertkit's runtime (`expert-cli ask`), which loads every adapter type")
+            for ref, weight in chain:
+                links.append((open_source(ref, model), weight))
+            for source, _ in links:
+                peft_type = str(source.adapter_config.get("peft_type", "")).upper()
+                if peft_type not in MERGEABLE:
+                    raise UsageError(f"{source.name}: a {peft_type or 'unknown'} adapter has no weights to merge into the base model",
+                                     hint="serve it with expertkit's runtime (`expert-cli ask`), which loads every adapter type")
+            bases = {s.base.name for s, _ in links}
+            if len(bases) > 1:
+                raise UsageError(f"{name}: the experts are for different base models ({', '.join(sorted(bases))})")
+            check_foldable([(s.name, method_of(s.adapter_config), w) for s, w in links])
         except BaseException:
-            source.close()
+            for source, _ in links:
+                source.close()
             raise
-        return cls(source, output)
+        return cls(links, output, name)
 
     def __enter__(self) -> MergeJob:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.source.close()
+        for source, _ in self.links:
+            source.close()
 
     def run(self, dtype: str | None = None) -> MergedExport:
-        return _export(self.source, self.output, dtype)
+        return _export(self, dtype)
 
 
-def merge_composition(names: list[str], output: Path, *, model: str | None = None) -> MergeJob:
-    """A weighted merge of several experts: needs the constraint resolver (runtime/compose.py),
-    which decides order, weights and compatibility for every front end. Until it lands this
-    build refuses compositions rather than guess weights the runtime would not use."""
+def composition_chain(spec: str) -> list[tuple[str, float]]:
+    """(NAME@VERSION, weight) per link, in application order, from the one composition resolver."""
     try:
-        import expertkit.runtime.compose  # noqa: F401  (the one resolver; see module docstring)
+        from expertkit.runtime.compose import ExpertInfo, resolve
     except ImportError:
-        raise UsageError(f"{'+'.join(names)}: exporting a composition needs the composition resolver, "
+        raise UsageError(f"{spec}: exporting a composition needs the composition resolver (runtime/compose.py), "
                          "which this build does not have yet",
                          hint="export one expert at a time, or serve the composition with expertkit's runtime") from None
-    raise UsageError(f"{'+'.join(names)}: composition export is not wired to the resolver yet")
+    chain = resolve(spec, registry_lookup(ExpertInfo))
+    return [(f"{link.name}@{link.version}", float(link.weight)) for link in chain.links]
 
 
 def method_of(config: dict[str, Any]) -> str:
@@ -95,35 +111,37 @@ def method_of(config: dict[str, Any]) -> str:
     return peft_type.lower()
 
 
-def _export(source: ExportSource, output: Path, dtype: str | None) -> MergedExport:
-    config = source.adapter_config
-    merged, tokenizer, warnings = _merge(source, dtype)
-    result = MergedExport(output, source.name, source.version, method_of(config), source.base.name, warnings=warnings)
-    with staged(output) as tmp:
+def _export(job: MergeJob, dtype: str | None) -> MergedExport:
+    source = job.source
+    methods = "+".join(dict.fromkeys(method_of(s.adapter_config) for s, _ in job.links))
+    names = "+".join(s.name for s, _ in job.links)
+    merged, tokenizer, warnings = _merge(job, dtype)
+    result = MergedExport(job.output, names, source.version, methods, source.base.name, warnings=warnings)
+    with staged(job.output) as tmp:
         merged.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.chat_template = CHAT_TEMPLATE  # the format the expert was trained on
         tokenizer.save_pretrained(str(tmp))
-        write_json(tmp / "expertkit_request.json", request_snippet(source, str(output)))  # `vllm serve DIR` serves it as DIR
+        write_json(tmp / "expertkit_request.json", request_snippet(source, str(job.output)))  # `vllm serve DIR` serves it as DIR
         write_json(tmp / "expertkit_export.json", {
-            "format": "merged", "expert": source.name, "version": source.version, "from": source.origin,
-            "method": result.method, "base_model": source.base.name, "adapter_config": config})
+            "format": "merged", "spec": job.spec, "base_model": source.base.name,
+            "chain": [{"expert": s.name, "version": s.version, "from": s.origin, "weight": w, "method": method_of(s.adapter_config),
+                       "adapter_config": s.adapter_config} for s, w in job.links]})
         result.files = sorted(p.name for p in tmp.iterdir())
     return result
 
 
-def _merge(source: ExportSource, dtype: str | None) -> tuple[Any, Any, list[str]]:
+def _merge(job: MergeJob, dtype: str | None) -> tuple[Any, Any, list[str]]:
     import torch
-    from peft import PeftModel
 
     from expertkit.models.loading import load_base
 
+    source = job.source
     loaded = load_base(source.base, device="cpu", dtype=dtype or torch.float32)
     try:
-        peft_model = PeftModel.from_pretrained(loaded.model, str(source.adapter_dir), is_trainable=False)
+        merged = fold(loaded.model, [(s.adapter_dir, w) for s, w in job.links])
     except (ValueError, KeyError, RuntimeError, OSError) as exc:
-        raise UsageError(f"{source.name}: adapter does not fit base model {source.base.name}: {exc}",
+        raise UsageError(f"{job.spec}: adapter does not fit base model {source.base.name}: {exc}",
                          hint="export with the base model the expert was trained on (--model)") from None
-    merged = peft_model.merge_and_unload()
     merged.eval()
     merged.config.name_or_path = f"{source.name}-merged"
     _drop_adapter_markers(merged)
