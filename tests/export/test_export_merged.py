@@ -62,39 +62,70 @@ def test_merged_refusals_exit_2(cli, trained, tmp_path):
     assert res.exit_code == 2 and "exists and is not empty" in res.stderr.splitlines()[0]  # before any loading
 
 
+def _multi_adapter_logits(base_dir, links, ids):
+    """PEFT's forward with every (adapter dir, weight) active at once, each scaled by set_scale."""
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+    from transformers import AutoModelForCausalLM
+
+    names = [f"a{i}" for i in range(len(links))]
+    multi = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_dir)), str(links[0][0]), adapter_name=names[0])
+    for name, (adapter, _) in zip(names[1:], links[1:], strict=True):
+        multi.load_adapter(str(adapter), adapter_name=name)
+    multi.base_model.set_adapter(names)
+    for module in multi.modules():
+        if isinstance(module, LoraLayer):
+            for name, (_, weight) in zip(names, links, strict=True):
+                if name in module.scaling:
+                    module.set_scale(name, weight)
+    return _logits(multi.eval(), ids)
+
+
+def _final(root, base_dir):
+    from expertkit.manifest.model import model_slug
+
+    return root / "weights" / model_slug(str(base_dir)) / "final"
+
+
 def test_a_weighted_chain_folds_to_what_the_multi_adapter_forward_computes(trained, tiny_llama_dir, tmp_path):
     """The arithmetic behind `export merged a:0.7+b:0.3`: two LoRA experts folded one after the
     other equal PEFT's forward with both adapters active, each scaled by its weight (set_scale)."""
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from expertkit.errors import UsageError
     from expertkit.export.compose_merge import check_foldable, fold
-    from expertkit.manifest.model import model_slug
-    from tests.export.builders import trained_expert
 
-    a = trained("lora") / "weights" / model_slug(str(tiny_llama_dir)) / "final"
-    b_root = trained_expert(tmp_path / "b", tiny_llama_dir, "lora", name="expert-other", steps=2)
-    b = b_root / "weights" / model_slug(str(tiny_llama_dir)) / "final"
+    a, b = _final(trained("lora"), tiny_llama_dir), _final(trained("lora", "expert-other"), tiny_llama_dir)
     ids = torch.tensor([[5, 9, 17, 33, 60, 2, 7, 11]])
-
-    multi = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)), str(a), adapter_name="a")
-    multi.load_adapter(str(b), adapter_name="b")
-    multi.base_model.set_adapter(["a", "b"])
-    from peft.tuners.lora import LoraLayer
-
-    for module in multi.modules():
-        if isinstance(module, LoraLayer):
-            for name, weight in (("a", 0.7), ("b", 0.3)):
-                if name in module.scaling:
-                    module.set_scale(name, weight)
-    want = _logits(multi.eval(), ids)
+    want = _multi_adapter_logits(tiny_llama_dir, [(a, 0.7), (b, 0.3)], ids)
     folded = fold(AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)), [(a, 0.7), (b, 0.3)]).eval()
     torch.testing.assert_close(_logits(folded, ids), want, atol=1e-5, rtol=1e-4)
-
-    from expertkit.errors import UsageError
 
     with pytest.raises(UsageError, match="DoRA expert: in a chain"):
         check_foldable([("expert-d", "dora", 1.0), ("expert-l", "lora", 1.0)])
     with pytest.raises(UsageError, match="IA3 expert: a weight"):
         check_foldable([("expert-i", "ia3", 0.5)])
     check_foldable([("expert-d", "dora", 1.0)])
+
+
+def test_cli_merges_a_composition_of_installed_experts(cli, trained, tiny_llama_dir, tmp_path):
+    """End to end through the one resolver (runs once runtime/compose.py is in the build)."""
+    pytest.importorskip("expertkit.runtime.compose")
+    from transformers import AutoModelForCausalLM
+
+    from expertkit.packaging.build import build_package
+    from expertkit.registry.install import Options, install
+
+    roots = {"expert-lora": trained("lora"), "expert-other": trained("lora", "expert-other")}
+    for name, root in roots.items():
+        package = build_package(root / "manifest.json", weights=_final(root, tiny_llama_dir), output=tmp_path / f"{name}.expert",
+                                update_source=False).path
+        install(str(package), Options(allow_unsigned=True))
+    res = cli("export", "merged", "expert-lora:0.7+expert-other:0.3", "--output", tmp_path / "m", "--json")
+    assert res.exit_code == 0, res
+    chain = json.loads((tmp_path / "m" / "expertkit_export.json").read_text())["chain"]
+    assert [(c["expert"], c["weight"]) for c in chain] == [("expert-lora", 0.7), ("expert-other", 0.3)]
+    ids = torch.tensor([[5, 9, 17, 33, 60, 2, 7, 11]])
+    want = _multi_adapter_logits(tiny_llama_dir, [(_final(r, tiny_llama_dir), w) for r, w in zip(roots.values(), (0.7, 0.3), strict=True)], ids)
+    merged = AutoModelForCausalLM.from_pretrained(str(tmp_path / "m")).eval()
+    torch.testing.assert_close(_logits(merged, ids), want, atol=1e-5, rtol=1e-4)
