@@ -85,6 +85,9 @@ def _export(sources: list[ExportSource], output: Path, base: str | None, path_pr
             "--lora-modules", *[json.dumps({"name": s.name, "path": f"{prefix}/adapters/{s.name}", "base_model_name": served})
                                 for s in sources]]
     result = VllmExport(output, served, argv)
+    if architecture not in vllm_rules.KNOWN_ARCHITECTURES:
+        result.warnings.append(f"{architecture or 'the base model'}: target modules were checked against the Llama-family "
+                               "projections; vLLM's own list for this architecture may differ")
     if base is None:
         result.warnings.append(f"vLLM will serve the local base model {base_dir}; on another machine pass the model "
                                "it should load there (the same weights the experts were trained on)")
