@@ -66,7 +66,7 @@ def test_bad_names_exit_2_with_one_line(tmp_path, cli, name):
 def test_bad_adapter_exits_2(tmp_path, cli):
     res = cli("new", "sql", "--adapter", "qlora", cwd=tmp_path)
     assert res.exit_code == 2
-    assert "--adapter 'qlora' is not one of dora, lora, ia3" in res.stderr
+    assert "--adapter: adapter type 'qlora' is not one of dora, lora, ia3" in res.stderr
 
 
 def test_refuses_non_empty_dir_without_force(tmp_path, cli):

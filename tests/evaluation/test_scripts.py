@@ -45,7 +45,7 @@ def script(expert: Path, name: str, *args: str | Path) -> subprocess.CompletedPr
 def test_scripts_are_generated_by_new(expert):
     for name in ("test_expert.py", "test_hard.py", "test_comparison.py"):
         text = (expert / "tests" / name).read_text()
-        assert "expert-demo" in text and "${name}" not in text and "from expertkit.evaluation" in text
+        assert "expert-demo" in text and "${name}" not in text and "from expertkit.cli.guide_scripts" in text
 
 
 def test_test_expert_on_adapter_dir_package_and_default(expert, tiny_llama_dir, tmp_path):

@@ -12,8 +12,8 @@ from expertkit.errors import PackageError
 from expertkit.manifest.model import model_slug
 from expertkit.packaging.build import build_package
 from expertkit.packaging.digests import parse_digests, sha256_bytes
-from expertkit.packaging.reader import extract_package, open_package
-from expertkit.packaging.verify import require_intact
+from expertkit.packaging.reader import open_package
+from expertkit.packaging.verify import extract_package, require_intact
 from tests.packaging.expert_builders import package_expert
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from expertkit.errors import PackageError
-from expertkit.packaging.reader import extract_package, open_package
+from expertkit.packaging.reader import open_package
 from expertkit.packaging.safe_extract import Limits, Member, read_members, write_members
+from expertkit.packaging.verify import extract_package
 
 EVIL = f"evil-{uuid.uuid4().hex[:8]}"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from expertkit.errors import EnvironmentProblem, IntegrityError, RegistryError
-from expertkit.models.home import experts_dir, registry_file, trusted_keys_dir
+from expertkit.home import experts_dir, registry_file, trusted_keys_dir
 from expertkit.packaging.keys import generate_keypair
 from expertkit.registry.install import Options, install
 from expertkit.registry.store import read_registry

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from expertkit.models.home import experts_dir, registry_file
+from expertkit.home import experts_dir, registry_file
 from expertkit.registry.install import install
 from expertkit.registry.store import read_registry
 

@@ -78,8 +78,9 @@ def test_random_init_soft_prompt_and_unknown_name(make_expert, tiny_qwen3_dir):
     assert any("not packed" in w for w in result.warnings)
     from expertkit.errors import UsageError
 
-    with pytest.raises(UsageError, match="--soft-prompt nope: not in the manifest's soft_prompts"):
+    with pytest.raises(UsageError, match="soft prompt 'nope' is not in the manifest's soft_prompts") as info:
         train(manifest, TrainOptions(soft_prompt="nope"))
+    assert info.value.param == "soft_prompt"  # the CLI says --soft-prompt
 
 
 def test_unsupported_targets_are_refused_before_training(make_expert, tiny_llama_dir):

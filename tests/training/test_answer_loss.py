@@ -23,9 +23,9 @@ def test_answer_loss_matches_full_logits_loss_and_its_gradients(tiny_model_dir, 
     from expertkit.training import answer_loss
 
     trainer = _trainer(tiny_model_dir, tmp_path, packing=packing)
-    assert answer_loss._fused_head(trainer.model) is not None  # CPU, float32, plain head
+    assert answer_loss.fused_head(trainer.model) is not None  # CPU, float32, plain head
     if head == "logits":
-        monkeypatch.setattr(answer_loss, "_fused_head", lambda model: None)
+        monkeypatch.setattr(answer_loss, "fused_head", lambda model: None)
     batch = next(iter(trainer.get_train_dataloader()))
     model = trainer.model.train()
     torch.manual_seed(0)
@@ -85,12 +85,15 @@ def test_head_loss_matches_the_textbook_loss_gradients_and_metrics():
 def test_wrapped_or_unusual_heads_keep_the_models_own_head(tiny_llama_dir):
     from transformers import AutoModelForCausalLM
 
-    from expertkit.training.answer_loss import _fused_head
+    from expertkit.training.answer_loss import fused_head
 
     model = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir), dtype=torch.float32)
-    assert _fused_head(model) is not None
-    assert _fused_head(torch.nn.Sequential(model)) is None  # e.g. DDP: go through the wrapper's forward
+    assert fused_head(model) is not None
+    assert fused_head(torch.nn.Sequential(model)) is None  # e.g. DDP: go through the wrapper's forward
     model.config.final_logit_softcapping = 30.0
-    assert _fused_head(model) is None
+    assert fused_head(model) is None
     model.config.final_logit_softcapping = None
-    assert _fused_head(model.to(torch.bfloat16)) is None
+    model.config.model_type = "some_new_architecture"  # not verified: its own head, whatever its config says
+    assert fused_head(model) is None
+    model.config.model_type = "llama"
+    assert fused_head(model.to(torch.bfloat16)) is None

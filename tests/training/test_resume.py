@@ -65,8 +65,9 @@ def test_kill_while_writing_a_checkpoint_leaves_nothing_to_resume(make_expert, t
     assert (run_dir / ".tmp-checkpoint-3" / "adapter_model.safetensors").is_file()
     assert ckpt.find_latest(run_dir) is None
     monkeypatch.undo()
-    with pytest.raises(UsageError, match="--resume: no complete checkpoint"):
+    with pytest.raises(UsageError, match="no complete checkpoint") as info:
         train(manifest, TrainOptions(output=tmp_path / "o", resume=True))
+    assert info.value.param == "resume"
     train(manifest, TrainOptions(output=tmp_path / "o", max_steps=3))  # a fresh start cleans the leftovers
     assert not (run_dir / ".tmp-checkpoint-3").exists() and (run_dir / "checkpoint-3").is_dir()
 

@@ -19,17 +19,20 @@ from expertkit.cli.output import Output, dumps, esc, json_mode
 from expertkit.errors import ExpertError
 
 INTERRUPTED = 130
-# how the CLI spells the library's parameter names (ExpertError.param)
-FLAGS = {"model": "--model", "soft_prompt": "--soft-prompt", "resume": "--resume", "threads": "--threads"}
 
 
 def debug_enabled() -> bool:
     return os.environ.get("EXPERT_DEBUG", "") not in ("", "0", "false")
 
 
+def flag(param: str) -> str:
+    """How the CLI spells a library parameter name (ExpertError.param): soft_prompt -> --soft-prompt."""
+    return "--" + param.replace("_", "-")
+
+
 def report(exc: ExpertError) -> int:
     """Print ``exc`` (one line plus its hint; JSON under --json); return its exit code."""
-    message = f"{FLAGS.get(exc.param or '', exc.param)}: {exc.message}" if exc.param else exc.message
+    message = f"{flag(exc.param)}: {exc.message}" if exc.param else exc.message
     if json_mode():
         error = {"message": message, "hint": exc.hint, "type": type(exc).__name__, "param": exc.param, "exit_code": exc.exit_code}
         sys.stdout.write(dumps({"error": error}) + "\n")

@@ -17,6 +17,7 @@ import contextvars
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -105,8 +106,9 @@ class Output:
         yield
         self.err.print(f"{esc(label)}: done in {time.monotonic() - start:.1f} s")
 
-    def progress(self) -> Progress:
-        return Progress(self.err)
+    def progress(self, label: str) -> Progress:
+        """Counted progress for a long step called ``label`` (e.g. "test")."""
+        return Progress(self.err, label)
 
 
 def esc(text: object) -> str:
@@ -133,17 +135,22 @@ def progress_interval() -> float:
 class Progress:
     """Counted progress (``update(done, total, label)``) on stderr, one task per label.
 
-    On a terminal: a transient rich bar. Otherwise: a plain line when a label starts, every
-    `progress_interval` seconds, and when it ends.
+    On a terminal: a transient rich bar. Otherwise: a plain line when a label starts and ends, and
+    every `progress_interval` seconds in between even when no update came (a batch of generations
+    can take minutes), so a log shows the run is alive.
     """
 
-    def __init__(self, console: Any) -> None:
+    def __init__(self, console: Any, label: str) -> None:
         self.console = console
+        self.label = label
+        self.started = time.monotonic()
         self.bar: Any = None
         self.tasks: dict[str, Any] = {}
-        self.started: dict[str, float] = {}
-        self.last: dict[str, float] = {}
+        self.state: dict[str, tuple[int, int, float]] = {}  # label -> (done, total, started)
         self.interval = progress_interval()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __enter__(self) -> Progress:
         if self.console.is_terminal:
@@ -153,6 +160,11 @@ class Progress:
             self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                            console=self.console, transient=True)
             self.bar.start()
+        else:
+            self.console.print(f"{esc(self.label)}: starting")
+        if self.bar is None and self.interval > 0:
+            self._ticker = threading.Thread(target=self._tick, name="expert-cli-progress", daemon=True)
+            self._ticker.start()
         return self
 
     def update(self, done: int, total: int, label: str) -> None:
@@ -163,17 +175,32 @@ class Progress:
             if done >= total:  # a new suite (next checkpoint) starts fresh tasks
                 self.bar.remove_task(self.tasks.pop(label))
             return
-        now = time.monotonic()
-        first = label not in self.started
-        if first:
-            self.started[label] = self.last[label] = now
-        if first or done >= total or now - self.last[label] >= self.interval:
-            self.last[label] = now
-            self.console.print(f"{esc(label)}: {done}/{total} ({now - self.started[label]:.0f} s)")
-        if done >= total:
-            self.started.pop(label, None)
+        with self._lock:
+            first = label not in self.state
+            started = time.monotonic() if first else self.state[label][2]
+            self.state[label] = (done, total, started)
+            if first or done >= total:
+                self._line(label)
+            if done >= total:
+                del self.state[label]
+
+    def _line(self, label: str) -> None:
+        done, total, started = self.state[label]
+        self.console.print(f"{esc(label)}: {done}/{total} ({time.monotonic() - started:.0f} s)")
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                for label in self.state:
+                    self._line(label)
+                if not self.state:  # loading the model, or between two suites
+                    self.console.print(f"{esc(self.label)}: working ({time.monotonic() - self.started:.0f} s)")
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
         if self.bar is not None:
             self.bar.stop()
             self.bar = None

@@ -56,7 +56,7 @@ def test(
                                   overrides=overrides or None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # generation-config chatter, once per case batch
-        with out.progress() as progress:
+        with out.progress("test") as progress:
             if checkpoints is not None:
                 outcome = _run_checkpoints(out, manifest, checkpoints, update_manifest, progress, kwargs)
             else:

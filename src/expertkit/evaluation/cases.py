@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import TestCaseError, UsageError
+from expertkit.evaluation.matchers import get_matcher
 
 CATEGORIES = ("basic", "edge", "hard")
 DEFAULT_MATCH = "normalized"
@@ -51,7 +52,7 @@ def parse_categories(value: str | list[str] | None) -> list[str] | None:
     names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
     unknown = [n for n in names if n not in CATEGORIES]
     if unknown or not names:
-        raise UsageError(f"--category {value!r}: unknown category (expected {', '.join(CATEGORIES)})")
+        raise UsageError(f"{value!r}: unknown category (expected {', '.join(CATEGORIES)})", param="category")
     return names
 
 
@@ -121,8 +122,6 @@ def _grammar_for(value: Any, path: Path, default: Path | None, fail: Any) -> tup
 
 def load_cases(path: str | Path, categories: list[str] | None = None, *, default_grammar: Path | None = None) -> list[TestCase]:
     """Every case of ``path`` in ``categories`` (all when None), each checked by its matcher."""
-    from expertkit.evaluation.matchers import get_matcher
-
     path = Path(path)
     cases: list[TestCase] = []
     seen: set[str] = set()

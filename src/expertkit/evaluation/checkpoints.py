@@ -41,7 +41,7 @@ def find_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
         if match and child.is_dir() and (child / "adapter_config.json").is_file():
             found.append((int(match.group(1)), child))
     if not found:
-        raise UsageError(f"--checkpoints {directory}: no checkpoint-N directories with an adapter inside",
+        raise UsageError(f"{directory}: no checkpoint-N directories with an adapter inside", param="checkpoints",
                          hint="train with save_strategy steps, or test one adapter with --adapter")
     return sorted(found)
 

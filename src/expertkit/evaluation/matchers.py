@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from expertkit.evaluation.cases import TestCase
+if TYPE_CHECKING:  # cases.py imports this module to check each case; the arrow goes one way at run time
+    from expertkit.evaluation.cases import TestCase
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,6 @@ def load_manifest(path: str | Path = "manifest.json", *, check_files: bool = Tru
         raise ManifestError(
             f"{path}: {first}{more}",
             problems=errors,
-            hint=f"run `expert-cli validate --manifest {path}` to see every problem",
+            hint=f"run `expert-cli validate --manifest {shlex.quote(str(path))}` to see every problem",
         )
     return loaded

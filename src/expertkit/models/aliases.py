@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import EnvironmentProblem
+from expertkit.home import models_dir
 from expertkit.models.digest import model_digest, weight_files
 from expertkit.models.gguf import Progress, clean_stale_temps, convert_gguf
-from expertkit.models.home import models_dir
 from expertkit.models.index import lock, update_index
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import UsageError, ValidationError
+from expertkit.home import models_dir
 from expertkit.manifest.model import model_slug
 from expertkit.models.aliases import ALIASES, find_alias, is_ready, record_model
 from expertkit.models.digest import weight_files
 from expertkit.models.gguf import TEMP_PREFIX, Progress, clean_stale_temps, convert_gguf, replace_dir
-from expertkit.models.home import models_dir
 from expertkit.models.index import lock, read_index
 from expertkit.models.inventory import dir_facts
 
@@ -56,7 +56,7 @@ def _check_dest_free(name: str, dest: Path) -> None:
 
 def _check_name(name: str, force: bool) -> None:
     if not name.strip() or name.startswith("."):
-        raise UsageError(f"--name {name!r}: a model name must be non-empty and not start with '.'")
+        raise UsageError(f"{name!r}: a model name must be non-empty and not start with '.'", param="name")
     if find_alias(name) or find_alias(model_slug(name)) or import_dir(name).name in ALIASES:
         raise UsageError(f"--name {name!r} is a built-in alias", hint="choose another name with --name")
     if name in read_index()["models"] and not force:

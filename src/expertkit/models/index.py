@@ -21,7 +21,7 @@ from typing import Any
 
 from expertkit.atomic import write_json
 from expertkit.errors import EnvironmentProblem
-from expertkit.models.home import models_dir
+from expertkit.home import models_dir
 
 INDEX_VERSION = 1
 

@@ -26,11 +26,12 @@ def pick_device(device: str = "auto") -> str:
     if device == "cuda" or device.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise EnvironmentProblem(
-                f"--device {device}: CUDA is not available on this machine (torch {torch.__version__}, no GPU visible)",
+                f"device {device}: CUDA is not available on this machine (torch {torch.__version__}, no GPU visible)",
+                param="device",
                 hint="use --device cpu (or auto), or install a CUDA build of torch",
             )
         return device
-    raise UsageError(f"--device {device!r}: expected auto, cpu or cuda")
+    raise UsageError(f"device {device!r}: expected auto, cpu or cuda", param="device")
 
 
 def pick_dtype(dtype: Any, quantization: str | None, device: str, warnings: list[str]) -> Any:

@@ -8,6 +8,7 @@ that lists what was tried.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def resolve_model(name: str, *, prepare: bool = True, progress: Progress | None 
         if not is_ready(path):
             raise EnvironmentProblem(
                 f"imported model {name!r} points at {path}, which no longer holds a model",
-                hint=f"re-import it with `expert-cli models import PATH --name {name} --force`",
+                hint=f"re-import it with `expert-cli models import PATH --name {shlex.quote(name)} --force`",
             )
         return ResolvedModel(name, path, "imported")
     tried.append("models imported with `expert-cli models import`")

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from expertkit import atomic
 from expertkit.errors import UsageError, ValidationError
-from expertkit.models.home import keys_dir
+from expertkit.home import keys_dir
 
 PRIVATE_MODE = 0o600
 

@@ -1,6 +1,7 @@
 """Read a `.expert` package safely: the API other layers (registry, runtime, test) use.
 
-    from expertkit.packaging.reader import open_package, extract_package
+    from expertkit.packaging.reader import open_package
+    from expertkit.packaging.verify import extract_package
 
     pkg = open_package("x.v0.1.0.expert")    # PackageContents, fully in memory, every member checked
     pkg.manifest                               # dict: the packaged manifest.json
@@ -14,8 +15,9 @@
 `open_package` only checks the archive's shape (safe names, regular files/dirs, caps; see
 `safe_extract`). It does NOT check digests or signatures: call
 `expertkit.packaging.verify.verify_contents(pkg)` (or `verify_package(path)`) for that.
-`extract_package(path, dest, verify=True)` refuses a package whose member digests don't match
-DIGESTS (signature/trust policy is the registry's business).
+`verify.extract_package(path, dest, verify=True)` refuses a package whose member digests don't
+match DIGESTS (signature/trust policy is the registry's business). This module never imports
+`verify` (verify reads packages through it).
 """
 
 from __future__ import annotations
@@ -102,14 +104,3 @@ def open_package(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> Packag
 def write_contents(pkg: PackageContents, dest: str | Path, *, replace: bool = False) -> Path:
     """Write an already-read (and, by the caller, verified) package into the new directory ``dest``."""
     return write_members(pkg.members, dest, replace=replace)
-
-
-def extract_package(path: str | Path, dest: str | Path, *, verify: bool = True, replace: bool = False,
-                    limits: Limits = DEFAULT_LIMITS) -> Path:
-    """Extract ``path`` into the new directory ``dest`` (temp dir + rename); returns ``dest``."""
-    pkg = open_package(path, limits=limits)
-    if verify:
-        from expertkit.packaging.verify import require_intact
-
-        require_intact(pkg)
-    return write_contents(pkg, dest, replace=replace)

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from expertkit import atomic
 from expertkit.errors import UsageError
-from expertkit.models.home import trusted_keys_dir
+from expertkit.home import trusted_keys_dir
 from expertkit.packaging.keys import key_id, load_public_key, public_pem
 
 

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from expertkit.errors import ExpertError, IntegrityError, PackageError, UsageError
 from expertkit.packaging.digests import DIGESTS_NAME, UNDIGESTED, parse_digests, parse_sidecar, sha256_bytes, sha256_file
 from expertkit.packaging.keys import key_id
-from expertkit.packaging.reader import ADAPTER_WEIGHTS_NAME, PackageContents, open_package
+from expertkit.packaging.reader import ADAPTER_WEIGHTS_NAME, PackageContents, open_package, write_contents
+from expertkit.packaging.safe_extract import DEFAULT_LIMITS, Limits
 from expertkit.packaging.signature import check_signature
 from expertkit.packaging.trust import is_trusted
 
@@ -188,3 +189,14 @@ def require_intact(pkg: PackageContents) -> None:
     _members(report, pkg)
     if report.failed:
         raise IntegrityError(f"{pkg.label}: {report.summary()}", hint="the package was altered or damaged; get a fresh copy")
+
+
+def extract_package(path: str | Path, dest: str | Path, *, verify: bool = True, replace: bool = False,
+                    limits: Limits = DEFAULT_LIMITS) -> Path:
+    """Extract ``path`` into the new directory ``dest`` (temp dir + rename); returns ``dest``.
+
+    With ``verify`` every member must match DIGESTS (`require_intact`); no signature is needed."""
+    pkg = open_package(path, limits=limits)
+    if verify:
+        require_intact(pkg)
+    return write_contents(pkg, dest, replace=replace)

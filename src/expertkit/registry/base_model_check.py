@@ -7,6 +7,7 @@ converting anything) and, when the package records `base_models[0].sha256`, its 
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from expertkit.errors import EnvironmentProblem, ExpertError, IntegrityError
@@ -48,6 +49,6 @@ def check_base_model(name: str, recorded_sha256: str | None) -> BaseModelStatus:
     if got != recorded_sha256.lower().removeprefix("sha256:"):
         raise IntegrityError(
             f"base model {name!r} at {resolved.path} has weights digest {got[:16]}..., the expert was built for {recorded_sha256[:16]}...",
-            hint=f"import the exact model the expert was trained on (`expert-cli models import PATH --name {name}`), {FORCE_HINT}",
+            hint=f"import the exact model the expert was trained on (`expert-cli models import PATH --name {shlex.quote(name)}`), {FORCE_HINT}",
         )
     return BaseModelStatus(name, str(resolved.path), True)

@@ -22,7 +22,7 @@ from filelock import FileLock, Timeout
 
 from expertkit import atomic
 from expertkit.errors import EnvironmentProblem, RegistryError
-from expertkit.models.home import experts_dir, registry_file
+from expertkit.home import experts_dir, registry_file
 from expertkit.registry.versions import newest
 
 REGISTRY_VERSION = 1
@@ -82,11 +82,6 @@ def current_record(data: dict[str, Any], name: str) -> tuple[str, dict[str, Any]
     entry = get_expert(data, name)
     version = entry.get("current") or newest(list(entry["versions"]))
     return version, entry["versions"][version]
-
-
-def installed_versions(data: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """name -> {version -> record}."""
-    return {name: dict(entry.get("versions", {})) for name, entry in data["experts"].items() if entry.get("versions")}
 
 
 def set_current(entry: dict[str, Any]) -> None:

@@ -103,6 +103,6 @@ def extract_package(package: Path, dest: Path) -> None:
     The reader refuses unsafe members and members whose digests don't match DIGESTS; signature
     and trust are the registry's business (testing an unsigned local package is normal).
     """
-    from expertkit.packaging.reader import extract_package as _extract
+    from expertkit.packaging.verify import extract_package as _extract
 
     _extract(package, dest, verify=True)

@@ -106,9 +106,9 @@ def create_expert(
     """Create expert ``name`` in ``dest`` (default ./expert-<name>); returns what was written."""
     full = normalize_name(name)
     if adapter not in ADAPTER_TYPES:
-        raise UsageError(f"--adapter {adapter!r} is not one of {', '.join(ADAPTER_TYPES)}")
+        raise UsageError(f"adapter type {adapter!r} is not one of {', '.join(ADAPTER_TYPES)}", param="adapter")
     if not base_model.strip():
-        raise UsageError("--base-model is empty", hint=f"omit it to use {DEFAULT_BASE_MODEL}")
+        raise UsageError("the base model name is empty", param="base_model", hint=f"omit it to use {DEFAULT_BASE_MODEL}")
     if Path(base_model).expanduser().is_dir():
         # a local model directory: absolute, so the manifest works from any working directory
         base_model = str(Path(base_model).expanduser().resolve())

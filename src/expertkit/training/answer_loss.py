@@ -46,7 +46,7 @@ def answer_only_loss(model: Any, inputs: dict, num_items_in_batch: Any = None) -
     keep = shifted != -100
     targets = shifted[keep]
     model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-    fused = _fused_head(model)
+    fused = fused_head(model)
     if fused is not None:  # CPU float32 with a plain head: loss and gradient block by block (head_loss.py)
         from expertkit.training.head_loss import head_loss
 
@@ -75,18 +75,30 @@ def _logits_loss(model: Any, model_inputs: dict, keep: Any, targets: Any) -> tup
     return total, entropy, correct
 
 
-_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")  # Gemma 2/3, Cohere, Granite
+# Architectures whose logits we verified are exactly ``decoder(...).last_hidden_state @ W.T`` (their
+# forward applies nothing after the head; tests compare with the textbook loss on tiny models of
+# each). A new architecture keeps its own head until it is checked and added here.
+VERIFIED_HEAD_ARCHITECTURES = frozenset({"llama", "qwen3"})
+# Head configurations that change the logits even where the forward reads them (Gemma 2/3,
+# Cohere, Granite): set on a verified architecture they still mean the model's own head.
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
 
 
-def _fused_head(model: Any) -> tuple[Any, Any] | None:
+def fused_head(model: Any) -> tuple[Any, Any] | None:
     """``(decoder, head weight)`` when the logits are exactly ``hidden @ W.T`` on CPU in float32, else None.
 
-    Only for a model we hold unwrapped (a PEFT model or a transformers one): under DDP, FSDP or
+    Only for a verified architecture with a plain linear head (see VERIFIED_HEAD_ARCHITECTURES),
+    only for a model we hold unwrapped (a PEFT model or a transformers one): under DDP, FSDP or
     DeepSpeed the call has to go through the wrapper's forward, which syncs gradients or gathers
-    shards, so those runs keep the model's own head.
+    shards, so those runs keep the model's own head. EXPERT_DISABLE_SPEEDUPS=head_loss turns it off.
     """
     import torch
     from transformers import PreTrainedModel
+
+    from expertkit.training.speedups import speedup_enabled
+
+    if not speedup_enabled("head_loss"):
+        return None
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if not isinstance(base, PreTrainedModel):
@@ -97,6 +109,8 @@ def _fused_head(model: Any) -> tuple[Any, Any] | None:
     if head.weight.dtype != torch.float32 or head.weight.device.type != "cpu":
         return None
     config = base.config.get_text_config() if hasattr(base.config, "get_text_config") else base.config
+    if config.model_type not in VERIFIED_HEAD_ARCHITECTURES:
+        return None
     if any(getattr(config, name, None) is not None for name in _LOGIT_TRANSFORMS):
         return None
     return base.get_decoder(), head.weight

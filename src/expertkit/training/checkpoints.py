@@ -202,10 +202,10 @@ def find_latest(run_dir: Path) -> Path | None:
 def check_resume_path(path: Path) -> Path:
     """A user-given ``--resume PATH`` must be a complete checkpoint directory (exit 2 otherwise)."""
     if not path.is_dir():
-        raise UsageError(f"--resume {path}: no such checkpoint directory", hint="use --resume alone for the latest checkpoint")
+        raise UsageError(f"{path}: no such checkpoint directory", param="resume", hint="use --resume alone for the latest checkpoint")
     if not is_complete(path):
         raise UsageError(
-            f"--resume {path}: not a training checkpoint (no {MARKER} / trainer_state.json)",
+            f"{path}: not a training checkpoint (no {MARKER} / trainer_state.json)", param="resume",
             hint="pick a weights/<model>/checkpoint-N directory written by `expert-cli train`",
         )
     return path

@@ -218,7 +218,7 @@ def _run(setup: _Setup, opts: TrainOptions, sink: EventSink, warn: Any, warnings
         base_model=_base_info(base), adapter=_adapter_info(plan, packing), config=_config_info(setup, trainer, packing),
         datasets=_dataset_info(train_split, val_split, rejects), resumed_from=str(setup.resume_from) if setup.resume_from else None,
         checkpoints=[str(p) for _, p in ckpt.checkpoints(setup.run_dir)], final=_final_info(trainer, final_dir),
-        warnings=warnings,
+        speedups=trainer.expert_speedups, warnings=warnings,
     )
     summary_path = setup.run_dir / "training_summary.json"
     write_summary(summary_path, summary)

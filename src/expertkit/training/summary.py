@@ -2,7 +2,8 @@
 
 The summary records the resolved configuration (manifest values after CLI overrides and
 hardware fallbacks), the expertkit version, the base model's name and weights digest, sha256 of
-every dataset file, steps, tokens, loss histories, wall time and throughput.
+every dataset file, steps, tokens, loss histories, wall time, throughput, and which training
+speedups the run used (``speedups``, see speedups.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Both run with the same prompt template and decoding settings. Exit 0 when the ex
 import sys
 from pathlib import Path
 
-from expertkit.evaluation.guide_scripts import run_comparison
+from expertkit.cli.guide_scripts import run_comparison
 
 EXPERT_DIR = Path(__file__).resolve().parent.parent
 

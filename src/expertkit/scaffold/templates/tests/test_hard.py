@@ -12,7 +12,7 @@ follow `expert-cli test`: 0 all hard and edge cases pass, 1 some fail, 2 bad tes
 import sys
 from pathlib import Path
 
-from expertkit.evaluation.guide_scripts import run_cases
+from expertkit.cli.guide_scripts import run_cases
 
 EXPERT_DIR = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""EXPERT_HOME (default ~/.expert) and its layout, in one place."""
+"""EXPERT_HOME (default ~/.expert) and its layout, in one place: models, packaging and registry all use it."""
 
 from __future__ import annotations
 

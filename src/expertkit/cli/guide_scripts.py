@@ -1,5 +1,6 @@
 """The body of the guide's test scripts (tests/test_expert.py, test_hard.py, test_comparison.py).
 
+A front end like the commands (it prints and returns exit codes), so it lives on the CLI side.
 `expert-cli new` writes those scripts as short files that call these functions, so every expert
 gets fixes here instead of carrying its own copy. Exit codes follow `expert-cli test`:
 0 pass, 1 some cases fail (or the expert doesn't beat the base), 2 bad test cases, 3 model not prepared.
@@ -7,9 +8,9 @@ gets fixes here instead of carrying its own copy. Exit codes follow `expert-cli 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from expertkit.cli.errors import report
 from expertkit.errors import ExpertError
 
 
@@ -28,8 +29,7 @@ def run_cases(expert_dir: Path, argv: list[str], categories: list[str] | None = 
     try:
         suite = run_suite(expert_dir / "manifest.json", adapter_arg(expert_dir, argv), categories=categories, measure_perf=False)
     except ExpertError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        return report(exc)
     for r in suite.expert:
         print(f"{'PASS' if r.passed else 'FAIL'}  {r.id}: {r.name}" + ("" if r.passed else f"  ({r.reason})"))
     print(f"Tests: {suite.passed}/{suite.total} passed ({suite.adapter})")
@@ -43,8 +43,7 @@ def run_comparison(expert_dir: Path, argv: list[str]) -> int:
     try:
         suite = run_suite(expert_dir / "manifest.json", adapter_arg(expert_dir, argv), compare_base=True, measure_perf=False)
     except ExpertError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        return report(exc)
     base = {r.id: r for r in suite.base}
     for r in suite.expert:
         print(f"{r.id}: expert {'PASS' if r.passed else 'FAIL'}, base {'PASS' if base[r.id].passed else 'FAIL'}")
