@@ -76,18 +76,13 @@ def list_experts(json_out: JsonOpt = False) -> None:
 
 def info(name: Annotated[str, typer.Argument(help="Expert name (NAME or NAME@VERSION).")], json_out: JsonOpt = False) -> None:
     out = Output(json_out)
-    from expertkit.errors import RegistryError
-    from expertkit.registry.store import current_record, get_expert, read_registry
-    from expertkit.registry.uninstall import parse_target
+    from expertkit.registry.refs import parse_ref, resolve_ref
+    from expertkit.registry.store import read_registry
 
     data = read_registry()
-    wanted, version = parse_target(name)
-    if version:
-        record = get_expert(data, wanted)["versions"].get(version)
-        if record is None:
-            raise RegistryError(f"{wanted} {version} is not installed")
-    else:
-        version, record = current_record(data, wanted)
+    ref = parse_ref(name)
+    wanted = ref.name
+    version, record = resolve_ref(data, ref)
     manifest_path = Path(record["path"]) / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     payload = {"name": wanted, "version": version, "current": data["experts"][wanted].get("current"),
@@ -118,7 +113,7 @@ def uninstall(
 
 
 def update(
-    name: Annotated[str, typer.Argument(help="Installed expert name.")],
+    name: Annotated[str, typer.Argument(help="Installed expert NAME (its current version) or NAME@VERSION.")],
     allow_unsigned: AllowUnsignedOpt = False,
     trust: TrustOpt = False,
     from_dir: FromOpt = None,
@@ -126,11 +121,12 @@ def update(
     json_out: JsonOpt = False,
 ) -> None:
     from expertkit.registry.install import Options
-    from expertkit.registry.store import current_record, read_registry
+    from expertkit.registry.refs import parse_ref, resolve_ref
+    from expertkit.registry.store import read_registry
     from expertkit.registry.update import update as do_update
 
     out = Output(json_out)
-    _, record = current_record(read_registry(), name)
+    _, record = resolve_ref(read_registry(), parse_ref(name))
     opts = Options(allow_unsigned=allow_unsigned or bool(record.get("allow_unsigned")), trust=trust, from_dir=from_dir, force=force)
     r = do_update(name, opts)
     warnings = r.install.warnings if r.install else []
