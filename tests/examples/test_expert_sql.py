@@ -227,3 +227,79 @@ def test_dataset_prepare_on_the_example(tmp_path, gen):
     assert first["messages"][0]["content"].startswith("Dialect: sqlite\nSchema:\n")
     assert abs(result.reasoning.achieved_ratio - 0.75) < 0.02 or result.reasoning.achieved_ratio == pytest.approx(
         json.loads((work / "manifest.json").read_text())["training"]["dataset"]["reasoning_ratio"], abs=0.02)
+
+
+# ---------------------------------------------------------------- the hand-written evaluation set
+
+HANDWRITTEN = EXPERT / "tests" / "handwritten_cases.json"
+
+
+@pytest.fixture(scope="module")
+def handwritten():
+    return json.loads(HANDWRITTEN.read_text(encoding="utf-8"))["test_cases"]
+
+
+def _tables(system: str) -> set[str]:
+    return set(re.findall(r"^([a-z_][a-z0-9_]*)\(", system, re.M))
+
+
+def test_handwritten_cases_cover_the_claimed_shapes(handwritten):
+    assert len(handwritten) >= 100
+    assert len({c["system"] for c in handwritten}) >= 10
+    assert {c["category"] for c in handwritten} == {"basic", "edge", "hard"}
+    assert len({c["id"] for c in handwritten}) == len(handwritten)
+    sqls = [c["expected_output"] for c in handwritten]
+    for clause in (" HAVING ", " IN (", " BETWEEN ", " LIKE ", "SELECT DISTINCT ", " LIMIT ", " JOIN ", " GROUP BY ", "COUNT(*)", "SUM(", "AVG("):
+        assert sum(clause in s for s in sqls) >= 3, clause
+    joins = sum(" JOIN " in s for s in sqls)
+    two_table_single = sum(" JOIN " not in s and len(_tables(c["system"])) == 2 for c, s in zip(handwritten, sqls, strict=True))
+    assert joins >= 15 and two_table_single >= 25  # joins only where two tables are needed, and plenty of questions where not
+    assert {c["kind"] for c in handwritten} >= {"value_without_column", "terse", "how_much", "imperative", "question", "count", "single_value"}
+
+
+def test_handwritten_expected_sql_runs_and_is_not_trivial(handwritten):
+    from expertkit.evaluation.sql_exec import compare_sql, run_query
+
+    for c in handwritten:
+        assert c["match"] == "sql_exec" and c["expected_output"].endswith(";"), c["id"]
+        assert set(re.findall(r"CREATE TABLE (\w+)", c["setup"])) == _tables(c["system"]), c["id"]
+        rows = run_query(c["setup"], c["expected_output"])
+        assert rows and all(any(v is not None for v in r) for r in rows), f"{c['id']}: no rows"
+        table = c["expected_output"].split(" FROM ")[1].split()[0].rstrip(";")
+        assert not compare_sql(f"SELECT * FROM {table};", c["expected_output"], c["setup"]).passed, c["id"]
+        if " WHERE " in c["expected_output"]:  # the filter matters: dropping it changes the answer
+            unfiltered = re.sub(r" WHERE .*?(?= GROUP BY| ORDER BY| LIMIT|;)", "", c["expected_output"])
+            assert not compare_sql(unfiltered, c["expected_output"], c["setup"]).passed, c["id"]
+
+
+def test_handwritten_expected_sql_fits_the_grammar_with_slots(handwritten):
+    """Every expected answer is reachable under the expert's own grammar, filled from the case's prompt."""
+    from expertkit.manifest.loader import load_manifest
+    from expertkit.runtime.grammar import compile_for_text, text_matches_grammar
+    from expertkit.runtime.grammar_slots import fill_slots
+    from expertkit.runtime.settings import settings_from_manifest
+
+    settings = settings_from_manifest(load_manifest(EXPERT / "manifest.json"))
+    grammar = (EXPERT / "grammar.gbnf").read_text(encoding="utf-8")
+    for c in handwritten:
+        messages = [{"role": "system", "content": c["system"]}, {"role": "user", "content": c["input"]}]
+        filled = compile_for_text(fill_slots(grammar, settings.grammar_slots, messages))
+        assert text_matches_grammar(filled, c["expected_output"]), c["id"]
+
+
+def test_handwritten_cases_stay_out_of_every_training_path(handwritten, gen, schemas, train_examples):
+    hand_tables = {t for c in handwritten for t in _tables(c["system"])}
+    trained_tables = {t.name for s in gen.ALL_SCHEMAS.values() for t in s.tables}
+    assert not hand_tables & trained_tables, "a hand-written schema's table is in the generator's schemas"
+    questions = {c["input"].lower() for c in handwritten}
+    systems = {c["system"] for c in handwritten}
+    heldout = gen.generate(schemas.HELDOUT_SCHEMAS, 200, 8)
+    for e in train_examples + heldout:
+        assert e["instruction"].lower() not in questions and e["input"] not in systems
+        assert not _tables(e["input"]) & hand_tables
+    # nothing that builds training data reads the file, and the manifest's data paths don't name it
+    for source in (SCRIPTS / "collect_data.py", SCRIPTS / "sql_shapes.py", SCRIPTS / "sql_schemas.py", EXPERT / "preprocess.py"):
+        assert "handwritten" not in source.read_text(encoding="utf-8"), source.name
+    dataset = json.loads((EXPERT / "manifest.json").read_text(encoding="utf-8"))["training"]["dataset"]
+    assert not any("handwritten" in str(v) for v in dataset.values())
+    assert not (EXPERT / "datasets").exists() or not any("handwritten" in p.name for p in (EXPERT / "datasets").rglob("*"))
