@@ -94,7 +94,7 @@ def test_recombined_schemas_link_parent_and_child(schemas):
     assert len(schemas.MIXED_SCHEMAS) == 132
     for name, s in schemas.MIXED_SCHEMAS.items():
         parent_src, child_src = name.split("+")
-        assert s.parent.name == schemas.SCHEMAS[parent_src].parent.name and s.child.name == schemas.SCHEMAS[child_src].child.name
+        assert s.parent.name.endswith(schemas.SCHEMAS[parent_src].parent.name) and s.child.name.endswith(schemas.SCHEMAS[child_src].child.name)
         assert s.fk.name == f"{s.parent.singular}_id"
 
 
@@ -116,10 +116,12 @@ def test_reasoning_describes_the_query(train_examples):
         named = [hit for _, hit in plan["mentions"]]
         assert e["reasoning"].startswith("Mentioned? ") and e["reasoning"].count(": yes") == sum(named)
         # the rule the reasoning teaches: the query joins exactly when the question names both tables
-        assert all(named) == bool(plan.get("join")) == (" Join " in e["reasoning"])
-        words = set(re.findall(r"[a-z_]+", e["instruction"].lower()))
+        assert (len(named) == 2 and all(named)) == bool(plan.get("join")) == (" Join " in e["reasoning"])
+        words = set(re.findall(r"[a-z_]+", e["instruction"].lower().replace("_", " ")))
         for word, hit in plan["mentions"]:
-            assert hit or word not in words  # "no" means the question really doesn't name it
+            assert hit or not {word, word.split("_")[-1]} & words  # "no" means the question really doesn't name it
+        if plan.get("where"):  # the plan names the filter column and value it chose
+            assert "Filter " + " AND ".join(" ".join(c) for c in plan["where"]) + "." in e["reasoning"]
 
 
 def test_test_cases_are_well_formed(cases, schemas):
@@ -191,6 +193,22 @@ def test_grammar_slots_accept_every_expected_sql_and_refuse_foreign_names(train_
     assert text_matches_grammar(filled, zoo["expected_output"])
     for wrong in ("SELECT title FROM animals;", "SELECT name FROM zoo;", "SELECT name FROM animals WHERE species = 'giraffa';"):
         assert not text_matches_grammar(filled, wrong), wrong
+
+
+def test_reasoning_fits_the_reasoning_rule(train_examples):
+    """The think block of every training example is a sentence of grammar.gbnf's reasoning rule, filled from its prompt."""
+    from expertkit.manifest.loader import load_manifest
+    from expertkit.runtime.grammar import compile_for_text, text_matches_grammar
+    from expertkit.runtime.grammar_slots import fill_slots
+    from expertkit.runtime.settings import settings_from_manifest
+
+    settings = settings_from_manifest(load_manifest(EXPERT / "manifest.json"))
+    grammar = (EXPERT / "grammar.gbnf").read_text(encoding="utf-8")
+    assert any(len(e["plan"]["mentions"]) == 1 for e in train_examples)  # some schemas have a single table
+    for e in train_examples[::9]:
+        messages = [{"role": "system", "content": e["input"]}, {"role": "user", "content": e["instruction"]}]
+        compiled = compile_for_text(fill_slots(grammar, settings.grammar_slots, messages), root=settings.reasoning_rule)
+        assert text_matches_grammar(compiled, "\n" + e["reasoning"] + "\n</think>"), e["reasoning"]
 
 
 def test_manifest_validates(cli):
