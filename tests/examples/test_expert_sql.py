@@ -222,7 +222,7 @@ def test_preprocess_hooks(schemas):
     hooks = load_hooks(EXPERT / "preprocess.py")
     assert hooks is not None and hooks.reasoning and hooks.extra_validation
     rng = random.Random(1)
-    shapes = _load("sql_shapes")
+    shapes = _load("sql_asks")
     s = schemas.SCHEMAS["shop"]
     ex = shapes.make_example("join_filter", s, schemas.make_database(s, 0), rng)
     assert hooks.reasoning(ex) == ex["reasoning"] and "Join products and suppliers" in ex["reasoning"]

@@ -11,6 +11,7 @@ A question that names a value (or a column) of a table without the table's name 
 from __future__ import annotations
 
 import random
+import re
 
 try:  # imported as a sibling module by the scripts and as a package module by the tests
     import sql_shapes as base
@@ -198,10 +199,44 @@ def join_terse(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
 
 ASKS = (filter_value, lookup, count_value, sum_total, group_terse, having_avg, top_terse, join_value, join_terse)
 SHAPES = {**base.SHAPES, **{f.__name__: f for f in ASKS}}
-CATEGORY = {**base.CATEGORY, "filter_value": "basic", "lookup": "basic", "count_value": "edge", "sum_total": "edge",
-            "group_terse": "hard", "having_avg": "hard", "top_terse": "edge", "join_value": "hard", "join_terse": "hard"}
+CATEGORY = {  # test-case category of each shape
+    "select_columns": "basic", "select_all": "basic", "filter_text": "basic", "filter_number": "basic",
+    "count_all": "basic", "aggregate": "basic", "order_by": "basic", "filter_value": "basic", "lookup": "basic",
+    "between": "edge", "like": "edge", "in_list": "edge", "distinct": "edge", "top_n": "edge", "top_terse": "edge",
+    "count_where": "edge", "aggregate_where": "edge", "two_conditions": "edge", "count_value": "edge", "sum_total": "edge",
+    "group_count": "hard", "group_aggregate": "hard", "having": "hard", "group_terse": "hard", "having_avg": "hard",
+    "join_select": "hard", "join_filter": "hard", "join_group": "hard", "join_value": "hard", "join_terse": "hard",
+}
 assert set(SHAPES) == set(CATEGORY)
 
 
+def mentions(question: str, s: Schema, value_tables: tuple[str, ...] = ()) -> list[list]:
+    """``[singular, named?]`` per table, in schema order: does the question name it (singular or plural,
+    whole or its last word: "members" names club_members) or one of its values (``value_tables``)."""
+    text = question.lower()
+    words = set(re.findall(r"[a-z_]+", text.replace("_", " "))) | set(re.findall(r"[a-z_]+", text))
+
+    def named(t: Table) -> bool:
+        return bool({t.singular, t.name, t.singular.split("_")[-1], t.name.split("_")[-1]} & words) or t.name in value_tables
+
+    return [[t.singular, named(t)] for t in s.tables]
+
+
 def make_example(shape: str, s: Schema, db: Database, rng: random.Random) -> dict | None:
-    return base.make_example(shape, s, db, rng, shapes=SHAPES)
+    """One raw example: question, schema context, SQL, reasoning, plus the plan it came from.
+    None when the question names both tables without a join (or the reverse): the reasoning's
+    "both named means join" would be false for it, so the caller draws another."""
+    question, plan = SHAPES[shape](s, db, rng)
+    terse = plan.pop("terse", False)
+    plan["mentions"] = mentions(question, s, tuple(plan.pop("value_tables", ())))
+    if all(hit for _, hit in plan["mentions"]) != bool(plan.get("join")):
+        return None
+    return {
+        "instruction": question if terse else base._cap(question),
+        "input": s.system(),
+        "output": base.build_sql(plan),
+        "reasoning": base.reasoning_from_plan(plan),
+        "schema": s.name,
+        "shape": shape,
+        "plan": plan,
+    }

@@ -11,7 +11,6 @@ at random with the caller's seeded `random.Random`, and the wording of operators
 from __future__ import annotations
 
 import random
-import re
 from typing import Any
 
 try:  # imported as a sibling module by the scripts and as a package module by the tests
@@ -20,16 +19,6 @@ except ImportError:  # pragma: no cover
     from .sql_schemas import Column, Database, Schema, Table
 
 Plan = dict[str, Any]
-
-CATEGORY = {  # test-case category of each shape
-    "select_columns": "basic", "select_all": "basic", "filter_text": "basic", "filter_number": "basic",
-    "count_all": "basic", "aggregate": "basic", "order_by": "basic",
-    "between": "edge", "like": "edge", "in_list": "edge", "distinct": "edge", "top_n": "edge",
-    "count_where": "edge", "aggregate_where": "edge", "two_conditions": "edge",
-    "group_count": "hard", "group_aggregate": "hard", "having": "hard",
-    "join_select": "hard", "join_filter": "hard", "join_group": "hard",
-}
-
 
 # ---------------------------------------------------------------- plan -> SQL / reasoning
 
@@ -407,33 +396,3 @@ SHAPES = {f.__name__: f for f in (
     count_all, count_where, aggregate, aggregate_where, order_by, top_n, distinct,
     group_count, group_aggregate, having, join_select, join_filter, join_group,
 )}
-assert set(SHAPES) == set(CATEGORY)
-
-
-def mentions(question: str, s: Schema, value_tables: tuple[str, ...] = ()) -> list[list]:
-    """``[singular, named?]`` per table, in schema order: does the question name it (singular or plural,
-    whole or its last word: "members" names club_members) or one of its values (``value_tables``)."""
-    words = set(re.findall(r"[a-z_]+", question.lower().replace("_", " "))) | set(re.findall(r"[a-z_]+", question.lower()))
-    def named(t: Table) -> bool:
-        return bool({t.singular, t.name, t.singular.split("_")[-1], t.name.split("_")[-1]} & words) or t.name in value_tables
-    return [[t.singular, named(t)] for t in s.tables]
-
-
-def make_example(shape: str, s: Schema, db: Database, rng: random.Random, shapes: dict | None = None) -> dict | None:
-    """One raw example: question, schema context, SQL, reasoning, plus the plan it came from.
-    None when the question names both tables without a join (or the reverse): the reasoning's
-    "both named means join" would be false for it, so the caller draws another."""
-    question, plan = (shapes or SHAPES)[shape](s, db, rng)
-    terse = plan.pop("terse", False)
-    plan["mentions"] = mentions(question, s, tuple(plan.pop("value_tables", ())))
-    if all(hit for _, hit in plan["mentions"]) != bool(plan.get("join")):
-        return None
-    return {
-        "instruction": question if terse else _cap(question),
-        "input": s.system(),
-        "output": build_sql(plan),
-        "reasoning": reasoning_from_plan(plan),
-        "schema": s.name,
-        "shape": shape,
-        "plan": plan,
-    }
