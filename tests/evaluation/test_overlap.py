@@ -88,3 +88,16 @@ def test_training_turns_reads_prepared_and_raw_lines(tmp_path):
              {"instruction": "Show all products.", "input": SHOP, "output": "SELECT * FROM products;"}]
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n[1]\n", encoding="utf-8")
     assert training_turns(path) == [Turn("Count the suppliers.", SHOP), Turn("Show all products.", SHOP)]
+
+
+def test_report_shows_the_overlap_per_case_and_per_category(tmp_path):
+    from expertkit.evaluation.report import render_html, render_markdown
+    from expertkit.evaluation.runner import CaseResult, SuiteResult
+
+    report = measure([Case("twin", "Count the animals.", "edge", ZOO)], TRAIN)
+    result = CaseResult("twin", "twin", "edge", "exact", True, "same", "x", "x", None, 1.0, 1, "stop", "Count the animals.")
+    suite = SuiteResult(tmp_path / "manifest.json", "weights/final", tmp_path / "cases.json", None, [result], overlap=report)
+    md = render_markdown(suite, None)
+    assert "| test/train overlap | edge: 100% of 1 with a near twin" in md
+    assert "train overlap |" in md and "1.00 ·1 same twin (nearest: Count the suppliers.)" in md
+    assert "nearest: Count the suppliers." in render_html(suite, None)
