@@ -209,3 +209,24 @@ def test_base_model_answers_directly_when_the_expert_thinks():
     assert base_overrides(DecodingSettings(enable_thinking=True)) == {"enable_thinking": False}
     assert base_overrides(DecodingSettings(enable_thinking=None)) == {}
     assert base_overrides(DecodingSettings(enable_thinking=False)) == {}
+
+
+def test_overlap_with_the_training_data_is_reported_and_recorded(cli, expert):
+    res = run(cli, expert, "--json")
+    out = json.loads(res.stdout)
+    assert out["overlap"] is None and out["quality_metrics"]["test_train_overlap"] is None
+    assert any("overlap not measured" in w for w in out["warnings"])
+    train = expert / "datasets" / "train.jsonl"
+    train.parent.mkdir(exist_ok=True)
+    turns = [PROMPT.capitalize() + ".", "Show every order of 2024."]
+    train.write_text("".join(json.dumps({"messages": [{"role": "user", "content": t}, {"role": "assistant", "content": "x"}]}) + "\n"
+                             for t in turns), encoding="utf-8")
+    res = run(cli, expert, "--update-manifest")
+    assert res.exit_code == 0, res
+    assert "have a near twin in the training data" in res.stdout and "train overlap" in res.stdout
+    assert "test/train overlap all: 100% of 2 with a near twin" in res.stdout
+    recorded = json.loads((expert / "manifest.json").read_text())["quality_metrics"]["test_train_overlap"]
+    assert recorded["near_twin_share"] == 1.0 and recorded["training_examples"] == 2
+    assert set(recorded["by_category"]) == {"basic", "hard"}
+    out = json.loads(run(cli, expert, "--json").stdout)
+    assert [c["template_count"] for c in out["overlap"]["cases"]] == [1, 1]

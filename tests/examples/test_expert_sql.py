@@ -94,7 +94,7 @@ def test_recombined_schemas_link_parent_and_child(schemas):
     assert len(schemas.MIXED_SCHEMAS) == 132
     for name, s in schemas.MIXED_SCHEMAS.items():
         parent_src, child_src = name.split("+")
-        assert s.parent.name == schemas.SCHEMAS[parent_src].parent.name and s.child.name == schemas.SCHEMAS[child_src].child.name
+        assert s.parent.name.endswith(schemas.SCHEMAS[parent_src].parent.name) and s.child.name.endswith(schemas.SCHEMAS[child_src].child.name)
         assert s.fk.name == f"{s.parent.singular}_id"
 
 
@@ -116,10 +116,12 @@ def test_reasoning_describes_the_query(train_examples):
         named = [hit for _, hit in plan["mentions"]]
         assert e["reasoning"].startswith("Mentioned? ") and e["reasoning"].count(": yes") == sum(named)
         # the rule the reasoning teaches: the query joins exactly when the question names both tables
-        assert all(named) == bool(plan.get("join")) == (" Join " in e["reasoning"])
-        words = set(re.findall(r"[a-z_]+", e["instruction"].lower()))
+        assert (len(named) == 2 and all(named)) == bool(plan.get("join")) == (" Join " in e["reasoning"])
+        words = set(re.findall(r"[a-z_]+", e["instruction"].lower().replace("_", " ")))
         for word, hit in plan["mentions"]:
-            assert hit or word not in words  # "no" means the question really doesn't name it
+            assert hit or not {word, word.split("_")[-1]} & words  # "no" means the question really doesn't name it
+        if plan.get("where"):  # the plan names the filter column and value it chose
+            assert "Filter " + " AND ".join(" ".join(c) for c in plan["where"]) + "." in e["reasoning"]
 
 
 def test_test_cases_are_well_formed(cases, schemas):
@@ -193,6 +195,22 @@ def test_grammar_slots_accept_every_expected_sql_and_refuse_foreign_names(train_
         assert not text_matches_grammar(filled, wrong), wrong
 
 
+def test_reasoning_fits_the_reasoning_rule(train_examples):
+    """The think block of every training example is a sentence of grammar.gbnf's reasoning rule, filled from its prompt."""
+    from expertkit.manifest.loader import load_manifest
+    from expertkit.runtime.grammar import compile_for_text, text_matches_grammar
+    from expertkit.runtime.grammar_slots import fill_slots
+    from expertkit.runtime.settings import settings_from_manifest
+
+    settings = settings_from_manifest(load_manifest(EXPERT / "manifest.json"))
+    grammar = (EXPERT / "grammar.gbnf").read_text(encoding="utf-8")
+    assert any(len(e["plan"]["mentions"]) == 1 for e in train_examples)  # some schemas have a single table
+    for e in train_examples[::9]:
+        messages = [{"role": "system", "content": e["input"]}, {"role": "user", "content": e["instruction"]}]
+        compiled = compile_for_text(fill_slots(grammar, settings.grammar_slots, messages), root=settings.reasoning_rule)
+        assert text_matches_grammar(compiled, "\n" + e["reasoning"] + "\n</think>"), e["reasoning"]
+
+
 def test_manifest_validates(cli):
     res = cli("validate", "--manifest", str(EXPERT / "manifest.json"), cwd=EXPERT)
     assert res.exit_code == 0, res.stdout + res.stderr
@@ -204,7 +222,7 @@ def test_preprocess_hooks(schemas):
     hooks = load_hooks(EXPERT / "preprocess.py")
     assert hooks is not None and hooks.reasoning and hooks.extra_validation
     rng = random.Random(1)
-    shapes = _load("sql_shapes")
+    shapes = _load("sql_asks")
     s = schemas.SCHEMAS["shop"]
     ex = shapes.make_example("join_filter", s, schemas.make_database(s, 0), rng)
     assert hooks.reasoning(ex) == ex["reasoning"] and "Join products and suppliers" in ex["reasoning"]
@@ -227,3 +245,79 @@ def test_dataset_prepare_on_the_example(tmp_path, gen):
     assert first["messages"][0]["content"].startswith("Dialect: sqlite\nSchema:\n")
     assert abs(result.reasoning.achieved_ratio - 0.75) < 0.02 or result.reasoning.achieved_ratio == pytest.approx(
         json.loads((work / "manifest.json").read_text())["training"]["dataset"]["reasoning_ratio"], abs=0.02)
+
+
+# ---------------------------------------------------------------- the hand-written evaluation set
+
+HANDWRITTEN = EXPERT / "tests" / "handwritten_cases.json"
+
+
+@pytest.fixture(scope="module")
+def handwritten():
+    return json.loads(HANDWRITTEN.read_text(encoding="utf-8"))["test_cases"]
+
+
+def _tables(system: str) -> set[str]:
+    return set(re.findall(r"^([a-z_][a-z0-9_]*)\(", system, re.M))
+
+
+def test_handwritten_cases_cover_the_claimed_shapes(handwritten):
+    assert len(handwritten) >= 100
+    assert len({c["system"] for c in handwritten}) >= 10
+    assert {c["category"] for c in handwritten} == {"basic", "edge", "hard"}
+    assert len({c["id"] for c in handwritten}) == len(handwritten)
+    sqls = [c["expected_output"] for c in handwritten]
+    for clause in (" HAVING ", " IN (", " BETWEEN ", " LIKE ", "SELECT DISTINCT ", " LIMIT ", " JOIN ", " GROUP BY ", "COUNT(*)", "SUM(", "AVG("):
+        assert sum(clause in s for s in sqls) >= 3, clause
+    joins = sum(" JOIN " in s for s in sqls)
+    two_table_single = sum(" JOIN " not in s and len(_tables(c["system"])) == 2 for c, s in zip(handwritten, sqls, strict=True))
+    assert joins >= 15 and two_table_single >= 25  # joins only where two tables are needed, and plenty of questions where not
+    assert {c["kind"] for c in handwritten} >= {"value_without_column", "terse", "how_much", "imperative", "question", "count", "single_value"}
+
+
+def test_handwritten_expected_sql_runs_and_is_not_trivial(handwritten):
+    from expertkit.evaluation.sql_exec import compare_sql, run_query
+
+    for c in handwritten:
+        assert c["match"] == "sql_exec" and c["expected_output"].endswith(";"), c["id"]
+        assert set(re.findall(r"CREATE TABLE (\w+)", c["setup"])) == _tables(c["system"]), c["id"]
+        rows = run_query(c["setup"], c["expected_output"])
+        assert rows and all(any(v is not None for v in r) for r in rows), f"{c['id']}: no rows"
+        table = c["expected_output"].split(" FROM ")[1].split()[0].rstrip(";")
+        assert not compare_sql(f"SELECT * FROM {table};", c["expected_output"], c["setup"]).passed, c["id"]
+        if " WHERE " in c["expected_output"]:  # the filter matters: dropping it changes the answer
+            unfiltered = re.sub(r" WHERE .*?(?= GROUP BY| ORDER BY| LIMIT|;)", "", c["expected_output"])
+            assert not compare_sql(unfiltered, c["expected_output"], c["setup"]).passed, c["id"]
+
+
+def test_handwritten_expected_sql_fits_the_grammar_with_slots(handwritten):
+    """Every expected answer is reachable under the expert's own grammar, filled from the case's prompt."""
+    from expertkit.manifest.loader import load_manifest
+    from expertkit.runtime.grammar import compile_for_text, text_matches_grammar
+    from expertkit.runtime.grammar_slots import fill_slots
+    from expertkit.runtime.settings import settings_from_manifest
+
+    settings = settings_from_manifest(load_manifest(EXPERT / "manifest.json"))
+    grammar = (EXPERT / "grammar.gbnf").read_text(encoding="utf-8")
+    for c in handwritten:
+        messages = [{"role": "system", "content": c["system"]}, {"role": "user", "content": c["input"]}]
+        filled = compile_for_text(fill_slots(grammar, settings.grammar_slots, messages))
+        assert text_matches_grammar(filled, c["expected_output"]), c["id"]
+
+
+def test_handwritten_cases_stay_out_of_every_training_path(handwritten, gen, schemas, train_examples):
+    hand_tables = {t for c in handwritten for t in _tables(c["system"])}
+    trained_tables = {t.name for s in gen.ALL_SCHEMAS.values() for t in s.tables}
+    assert not hand_tables & trained_tables, "a hand-written schema's table is in the generator's schemas"
+    questions = {c["input"].lower() for c in handwritten}
+    systems = {c["system"] for c in handwritten}
+    heldout = gen.generate(schemas.HELDOUT_SCHEMAS, 200, 8)
+    for e in train_examples + heldout:
+        assert e["instruction"].lower() not in questions and e["input"] not in systems
+        assert not _tables(e["input"]) & hand_tables
+    # nothing that builds training data reads the file, and the manifest's data paths don't name it
+    for source in (SCRIPTS / "collect_data.py", SCRIPTS / "sql_shapes.py", SCRIPTS / "sql_schemas.py", EXPERT / "preprocess.py"):
+        assert "handwritten" not in source.read_text(encoding="utf-8"), source.name
+    dataset = json.loads((EXPERT / "manifest.json").read_text(encoding="utf-8"))["training"]["dataset"]
+    assert not any("handwritten" in str(v) for v in dataset.values())
+    assert not (EXPERT / "datasets").exists() or not any("handwritten" in p.name for p in (EXPERT / "datasets").rglob("*"))

@@ -28,15 +28,27 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from sql_asks import SHAPES, make_example  # noqa: E402
 from sql_schemas import HELDOUT_SCHEMAS, MIXED_SCHEMAS, SCHEMAS, TRAIN_SCHEMAS, make_database  # noqa: E402
-from sql_shapes import SHAPES, make_example  # noqa: E402
+from sql_shapes import reasoning_from_plan  # noqa: E402
 
 EXPERT_DIR = HERE.parent
 DB_VARIANTS = 8  # row sets per schema, so values in questions vary
 ALL_SCHEMAS = {**SCHEMAS, **MIXED_SCHEMAS}
+SINGLE_TABLE_SHARE = 0.2  # single-table questions shown with only their table in the schema
 MIXED_SHARE = 0.5  # share of training examples drawn from recombined schemas (see sql_schemas.py)
 SHAPE_WEIGHTS = {name: 1.0 for name in SHAPES}
 SHAPE_WEIGHTS.update({"join_filter": 1.5, "join_group": 1.5, "two_conditions": 1.3, "group_aggregate": 1.2})
+# how people ask (sql_asks.py): values without their column, lookups, totals, fragments, joins by a value
+SHAPE_WEIGHTS.update({"filter_value": 2.0, "lookup": 1.5, "count_value": 1.5, "sum_total": 1.5, "group_terse": 1.5,
+                      "top_terse": 1.5, "join_value": 2.0, "join_terse": 1.5})
+
+
+def single_table(ex: dict, schema) -> dict:
+    """The example with only the table it queries in the schema: many real schemas have one table."""
+    table = next(t for t in schema.tables if t.name == ex["plan"]["from"])
+    plan = {**ex["plan"], "mentions": [m for m in ex["plan"]["mentions"] if m[0] == table.singular]}
+    return {**ex, "input": "Dialect: sqlite\nSchema:\n" + table.compact(), "reasoning": reasoning_from_plan(plan), "plan": plan}
 
 
 def check_sql(setup: str, sql: str) -> list[tuple]:
@@ -70,6 +82,8 @@ def generate(schemas: tuple[str, ...], count: int, seed: int, mixed: tuple[str, 
         ex = make_example(shape, ALL_SCHEMAS[name], dbs[(name, variant)], rng)
         if ex is None:
             continue
+        if not ex["plan"].get("join") and rng.random() < SINGLE_TABLE_SHARE:
+            ex = single_table(ex, ALL_SCHEMAS[name])
         key = (ex["instruction"], ex["input"], ex["output"])
         if key in seen:
             continue

@@ -21,8 +21,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from sql_asks import CATEGORY, SHAPES, make_example  # noqa: E402
 from sql_schemas import HELDOUT_SCHEMAS, SCHEMAS, make_database  # noqa: E402
-from sql_shapes import CATEGORY, SHAPES, build_sql, make_example  # noqa: E402
+from sql_shapes import build_sql  # noqa: E402
 
 TEST_DB_SEED = 1000  # a row set that the held-out evaluation file does not use either
 OUT = HERE.parent / "tests" / "test_cases.json"

@@ -176,20 +176,36 @@ HELDOUT_SCHEMAS = ("zoo", "bank", "housing")
 TRAIN_SCHEMAS = tuple(n for n in SCHEMAS if n not in HELDOUT_SCHEMAS)
 
 
-_CATEGORY_POOL = tuple(sorted({v for name, parent, child in _DEFS if name in TRAIN_SCHEMAS
-                              for t in (parent, child) for c in t.columns if c.kind == "cat" for v in c.pool}))
+PLACE_WORDS = ("city", "country", "town", "location", "region", "origin", "destination", "nationality")
+_CATEGORY_POOL = tuple(sorted({v for name, parent, child in _DEFS if name in TRAIN_SCHEMAS for t in (parent, child)
+                              for c in t.columns if c.kind == "cat" and not any(w in c.name for w in PLACE_WORDS) for v in c.pool}))
 
 
 # Other names a recombined table may give its columns. Without them every training label column is
 # name/title/code/month, and on a new schema the model writes `name` where the table has `owner`.
-# Names of held-out columns are left out, so the held-out schemas stay unseen.
+# Names with underscores and unusual words too: real schemas have unit_price and sku_code, and a
+# model that only saw one-word columns splits them. Place columns keep their place values and take
+# place names, so "from Lyon" keeps pointing at a city-like column. Names of held-out columns are
+# left out, so the held-out schemas stay unseen.
 _RENAMES = {
-    "label": ("full_name", "nickname", "handle", "label", "brand", "headline", "alias", "contact"),
-    "cat": ("kind", "category", "status", "tier", "grade", "color", "zone", "style", "level"),
-    "num": ("size", "cost", "score", "rank", "total", "height", "volume", "points", "length"),
+    "label": ("full_name", "nickname", "handle", "label", "brand", "headline", "alias", "contact", "display_name", "given_name",
+              "item_label", "codename", "moniker"),
+    "cat": ("kind", "category", "status", "tier", "grade", "color", "zone", "style", "level", "status_code", "size_class",
+            "plan_tier", "shift_type", "flavor"),
+    "num": ("size", "cost", "score", "rank", "total", "height", "volume", "points", "length", "unit_price", "item_count",
+            "max_load", "days_open", "weight_kg", "score_pct", "visit_total", "floor_no"),
+    "place": ("home_city", "base_town", "hometown", "region_name", "city_name", "home_country"),
 }
+# prefixes a recombined table's name may take (club_players, archive_books): a question then says
+# "club players" or just "players"
+TABLE_PREFIXES = ("club", "local", "online", "night", "field", "north", "main", "archive", "guild", "pro", "village", "uni")
+TABLE_PREFIX_SHARE = 0.35
 _HELDOUT_COLUMNS = {c.name for name, parent, child in _DEFS if name in HELDOUT_SCHEMAS for t in (parent, child) for c in t.columns}
 RENAME_SHARE = 0.5  # chance that a recombined table's column takes another name
+
+
+def _is_place(c: Column) -> bool:
+    return c.kind == "cat" and any(w in c.name for w in PLACE_WORDS)
 
 
 def _mixed(parent_schema: str, child_schema: str, rng: random.Random) -> Schema:
@@ -199,9 +215,10 @@ def _mixed(parent_schema: str, child_schema: str, rng: random.Random) -> Schema:
         taken = {c.name for c in t.columns}
         out = []
         for c in t.columns:
-            if c.kind == "cat":
+            kind = "place" if _is_place(c) else c.kind
+            if c.kind == "cat" and kind != "place":
                 c = C(c.name, tuple(rng.sample(_CATEGORY_POOL, len(c.pool))))
-            choices = [n for n in _RENAMES.get(c.kind, ()) if n not in taken and n not in _HELDOUT_COLUMNS]
+            choices = [n for n in _RENAMES.get(kind, ()) if n not in taken and n not in _HELDOUT_COLUMNS]
             if choices and rng.random() < RENAME_SHARE:
                 new = rng.choice(choices)
                 taken.add(new)
@@ -209,9 +226,15 @@ def _mixed(parent_schema: str, child_schema: str, rng: random.Random) -> Schema:
             out.append(c)
         return tuple(out)
 
-    child_cols = tuple(FK(parent.singular) if c.kind == "fk" else c for c in varied(child))
-    return Schema(f"{parent_schema}+{child_schema}", Table(parent.name, parent.singular, varied(parent), parent.rows),
-                  Table(child.name, child.singular, child_cols, child.rows))
+    def named(t: Table) -> tuple[str, str]:
+        if rng.random() < TABLE_PREFIX_SHARE:
+            prefix = rng.choice(TABLE_PREFIXES)
+            return f"{prefix}_{t.name}", f"{prefix}_{t.singular}"
+        return t.name, t.singular
+
+    (pname, psing), (cname, csing) = named(parent), named(child)
+    child_cols = tuple(FK(psing) if c.kind == "fk" else c for c in varied(child))
+    return Schema(f"{parent_schema}+{child_schema}", Table(pname, psing, varied(parent), parent.rows), Table(cname, csing, child_cols, child.rows))
 
 
 _MIX_RNG = random.Random("mixed-schemas")

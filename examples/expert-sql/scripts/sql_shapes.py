@@ -11,7 +11,6 @@ at random with the caller's seeded `random.Random`, and the wording of operators
 from __future__ import annotations
 
 import random
-import re
 from typing import Any
 
 try:  # imported as a sibling module by the scripts and as a package module by the tests
@@ -20,16 +19,6 @@ except ImportError:  # pragma: no cover
     from .sql_schemas import Column, Database, Schema, Table
 
 Plan = dict[str, Any]
-
-CATEGORY = {  # test-case category of each shape
-    "select_columns": "basic", "select_all": "basic", "filter_text": "basic", "filter_number": "basic",
-    "count_all": "basic", "aggregate": "basic", "order_by": "basic",
-    "between": "edge", "like": "edge", "in_list": "edge", "distinct": "edge", "top_n": "edge",
-    "count_where": "edge", "aggregate_where": "edge", "two_conditions": "edge",
-    "group_count": "hard", "group_aggregate": "hard", "having": "hard",
-    "join_select": "hard", "join_filter": "hard", "join_group": "hard",
-}
-
 
 # ---------------------------------------------------------------- plan -> SQL / reasoning
 
@@ -64,8 +53,10 @@ def reasoning_from_plan(plan: Plan) -> str:
     It opens with the tables the question names (``Mentioned? keeper: yes, animal: no.``): each
     flag is a lookup of one word in the question, which a small model learns quickly, and "both
     named" is exactly when the query joins. Asked cold, "join or not" stayed near its base rate
-    after a 75-step run (P(join | join question) ~0.2-0.4, measured). Filters, grouping and order
-    are not restated: the SQL right after says them, and every token here costs training time."""
+    after a 75-step run (P(join | join question) ~0.2-0.4, measured). A table also counts as named
+    when the question names one of its values ("which books does Ana Lee have" names the author).
+    The filter is restated (``Filter city = 'Lyon'.``): a question that names a value without its
+    column ("from Lyon") needs the column chosen first; grouping and order are not, the SQL says them."""
     parts = []
     if plan.get("mentions"):
         parts.append("Mentioned? " + ", ".join(f"{word}: {'yes' if hit else 'no'}" for word, hit in plan["mentions"]) + ".")
@@ -74,6 +65,8 @@ def reasoning_from_plan(plan: Plan) -> str:
         parts.append(f"Join {plan['from']} and {j['table']} on {j['on'][0]} = {j['on'][1]}.")
     else:
         parts.append(f"Table: {plan['from']}.")
+    if plan.get("where"):  # the column and value chosen, said before the SQL commits to them
+        parts.append("Filter " + " AND ".join(_cond_sql(c) for c in plan["where"]) + ".")
     parts.append("Return " + ("distinct " if plan.get("distinct") else "") + ", ".join(plan["select"]) + ".")
     return " ".join(parts)
 
@@ -109,6 +102,15 @@ def _pick(rng: random.Random, options: list[str], **slots: Any) -> str:
     return rng.choice(options).format(**slots)
 
 
+def tname(t: Table, rng: random.Random) -> str:
+    """How a question names a table: club_members as "club members" or just "members"."""
+    return t.name if "_" not in t.name else rng.choice([t.name.replace("_", " "), t.name.split("_")[-1]])
+
+
+def sname(t: Table, rng: random.Random) -> str:
+    return t.singular if "_" not in t.singular else rng.choice([t.singular.replace("_", " "), t.singular.split("_")[-1]])
+
+
 def _cap(text: str) -> str:
     return text[0].upper() + text[1:]
 
@@ -139,14 +141,14 @@ def select_columns(s: Schema, db: Database, rng: random.Random) -> tuple[str, Pl
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     q = _pick(rng, ["List the {c} of every {s}.", "Show each {s}'s {c}.", "What are the {c} of all {t}?",
                     "Give me the {c} for all {t}.", "Display the {c} of the {t}.", "Return {c} for every {s}."],
-              c=listed, s=t.singular, t=t.name)
+              c=listed, s=sname(t, rng), t=tname(t, rng))
     return q, {"from": t.name, "select": [c.name for c in cols]}
 
 
 def select_all(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
     t = _pick_table(s, rng)
     q = _pick(rng, ["Show all {t}.", "List every {s} with all columns.", "Get all rows from the {t} table.",
-                    "Display everything about the {t}.", "Show me all the {t} data."], t=t.name, s=t.singular)
+                    "Display everything about the {t}.", "Show me all the {t} data."], t=tname(t, rng), s=sname(t, rng))
     return q, {"from": t.name, "select": ["*"]}
 
 
@@ -157,7 +159,7 @@ def filter_text(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]
     q = _pick(rng, ["Which {t} have {c} {v}? Give their {l}.", "List the {l} of {t} whose {c} is {v}.",
                     "Find the {l} of every {s} with {c} equal to {v}.", "Show the {l} of the {t} where {c} = {v}.",
                     "What is the {l} of each {s} whose {c} is {v}?"],
-              t=t.name, s=t.singular, c=c.phrase, v=_q(v, rng), l=t.label.phrase)
+              t=tname(t, rng), s=sname(t, rng), c=c.phrase, v=_q(v, rng), l=t.label.phrase)
     return q, {"from": t.name, "select": [t.label.name], "where": [[c.name, "=", _lit(v)]]}
 
 
@@ -169,7 +171,7 @@ def filter_number(s: Schema, db: Database, rng: random.Random) -> tuple[str, Pla
     q = _pick(rng, ["Which {t} have a {c} {o}? Show their {l}.", "List the {l} of {t} with {c} {o}.",
                     "Find {t} whose {c} is {o}; return the {l}.", "Give the {l} of every {s} with a {c} {o}.",
                     "Show the {l} of {t} where the {c} is {o}."],
-              t=t.name, s=t.singular, c=c.phrase, o=_op_phrase(op, x, rng), l=t.label.phrase)
+              t=tname(t, rng), s=sname(t, rng), c=c.phrase, o=_op_phrase(op, x, rng), l=t.label.phrase)
     return q, {"from": t.name, "select": [t.label.name], "where": [[c.name, op, str(x)]]}
 
 
@@ -182,7 +184,7 @@ def between(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
     q = _pick(rng, ["List the {l} of {t} with {c} between {a} and {b}.", "Which {t} have a {c} from {a} to {b}? Give the {l}.",
                     "Find {t} whose {c} lies between {a} and {b} inclusive; show the {l}.",
                     "Show the {l} of every {s} with a {c} in the range {a} to {b}."],
-              t=t.name, s=t.singular, c=c.phrase, a=a, b=b, l=t.label.phrase)
+              t=tname(t, rng), s=sname(t, rng), c=c.phrase, a=a, b=b, l=t.label.phrase)
     return q, {"from": t.name, "select": [t.label.name], "where": [[c.name, "BETWEEN", f"{a} AND {b}"]]}
 
 
@@ -196,18 +198,18 @@ def like(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
         pattern = f"{frag}%"
         q = _pick(rng, ["Which {t} have a {l} starting with {f}?", "List {t} whose {l} begins with {f}.",
                         "Find the {l} of {t} that start with {f}.", "Show every {s} {l} beginning with {f}."],
-                  t=t.name, s=t.singular, l=lab.phrase, f=f"'{frag}'" if rng.random() < 0.6 else f'the letter {frag}' if len(frag) == 1 else frag)
+                  t=tname(t, rng), s=sname(t, rng), l=lab.phrase, f=f"'{frag}'" if rng.random() < 0.6 else f'the letter {frag}' if len(frag) == 1 else frag)
     elif mode == "end":
         frag = value[-2:]
         pattern = f"%{frag}"
         q = _pick(rng, ["Which {t} have a {l} ending with '{f}'?", "List {t} whose {l} ends in '{f}'.",
-                        "Find the {l} of {t} that end with '{f}'."], t=t.name, l=lab.phrase, f=frag)
+                        "Find the {l} of {t} that end with '{f}'."], t=tname(t, rng), l=lab.phrase, f=frag)
     else:
         start = rng.randint(1, max(1, len(value) - 3))
         frag = value[start:start + 3]
         pattern = f"%{frag}%"
         q = _pick(rng, ["Which {t} have '{f}' in their {l}?", "List {t} whose {l} contains '{f}'.",
-                        "Find the {l} of {t} containing '{f}'."], t=t.name, l=lab.phrase, f=frag)
+                        "Find the {l} of {t} containing '{f}'."], t=tname(t, rng), l=lab.phrase, f=frag)
     return q, {"from": t.name, "select": [lab.name], "where": [[lab.name, "LIKE", f"'{pattern}'"]]}
 
 
@@ -217,7 +219,7 @@ def in_list(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
     a, b = rng.sample(sorted(set(_values(db, t, c))), 2)
     q = _pick(rng, ["List the {l} of {t} whose {c} is {a} or {b}.", "Which {t} have a {c} of either {a} or {b}? Show the {l}.",
                     "Find the {l} of {t} with {c} in ({a}, {b}).", "Show the {l} of every {s} whose {c} is one of {a}, {b}."],
-              t=t.name, s=t.singular, c=c.phrase, a=_q(a, rng), b=_q(b, rng), l=t.label.phrase)
+              t=tname(t, rng), s=sname(t, rng), c=c.phrase, a=_q(a, rng), b=_q(b, rng), l=t.label.phrase)
     return q, {"from": t.name, "select": [t.label.name], "where": [[c.name, "IN", f"('{a}', '{b}')"]]}
 
 
@@ -230,14 +232,14 @@ def two_conditions(s: Schema, db: Database, rng: random.Random) -> tuple[str, Pl
     q = _pick(rng, ["Which {t} with {c} {v} have a {n} {o}? Give the {l}.", "List the {l} of {t} where {c} is {v} and {n} is {o}.",
                     "Find {t} whose {c} is {v} and whose {n} is {o}; show the {l}.",
                     "Show the {l} of every {s} with {c} {v} and a {n} {o}."],
-              t=t.name, s=t.singular, c=c.phrase, v=_q(v, rng), n=n.phrase, o=_op_phrase(op, x, rng), l=t.label.phrase)
+              t=tname(t, rng), s=sname(t, rng), c=c.phrase, v=_q(v, rng), n=n.phrase, o=_op_phrase(op, x, rng), l=t.label.phrase)
     return q, {"from": t.name, "select": [t.label.name], "where": [[c.name, "=", _lit(v)], [n.name, op, str(x)]]}
 
 
 def count_all(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
     t = _pick_table(s, rng)
     q = _pick(rng, ["How many {t} are there?", "Count the {t}.", "What is the total number of {t}?",
-                    "How many rows does the {t} table have?", "Give the number of {t}."], t=t.name)
+                    "How many rows does the {t} table have?", "Give the number of {t}."], t=tname(t, rng))
     return q, {"from": t.name, "select": ["COUNT(*)"]}
 
 
@@ -247,14 +249,14 @@ def count_where(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]
         c = rng.choice(t.of("cat"))
         v = rng.choice(_values(db, t, c))
         cond, words = [c.name, "=", _lit(v)], f"{c.phrase} {_q(v, rng)}"
-        q = _pick(rng, ["How many {t} have {w}?", "Count the {t} with {w}.", "What is the number of {t} with {w}?"], t=t.name, w=words)
+        q = _pick(rng, ["How many {t} have {w}?", "Count the {t} with {w}.", "What is the number of {t} with {w}?"], t=tname(t, rng), w=words)
     else:
         c = rng.choice(t.of("num"))
         op = rng.choice([">", "<", ">=", "<="])
         x = _threshold(db, t, c, rng)
         cond = [c.name, op, str(x)]
         q = _pick(rng, ["How many {t} have a {c} {o}?", "Count the {t} whose {c} is {o}.", "What is the number of {t} with {c} {o}?"],
-                  t=t.name, c=c.phrase, o=_op_phrase(op, x, rng))
+                  t=tname(t, rng), c=c.phrase, o=_op_phrase(op, x, rng))
     return q, {"from": t.name, "select": ["COUNT(*)"], "where": [cond]}
 
 
@@ -263,7 +265,7 @@ def aggregate(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
     c = rng.choice(t.of("num"))
     fn = rng.choice(list(AGG))
     q = _pick(rng, ["What is the {a} {c} of all {t}?", "Find the {a} {c} across the {t}.", "Give the {a} {c} of the {t}.",
-                    "Compute the {a} {c} over every {s}."], a=rng.choice(AGG[fn]), c=c.phrase, t=t.name, s=t.singular)
+                    "Compute the {a} {c} over every {s}."], a=rng.choice(AGG[fn]), c=c.phrase, t=tname(t, rng), s=sname(t, rng))
     return q, {"from": t.name, "select": [f"{fn}({c.name})"]}
 
 
@@ -274,7 +276,7 @@ def aggregate_where(s: Schema, db: Database, rng: random.Random) -> tuple[str, P
     fn = rng.choice(list(AGG))
     q = _pick(rng, ["What is the {a} {n} of {t} with {c} {v}?", "Find the {a} {n} among {t} whose {c} is {v}.",
                     "For {t} where {c} is {v}, give the {a} {n}."],
-              a=rng.choice(AGG[fn]), n=n.phrase, t=t.name, c=c.phrase, v=_q(v, rng))
+              a=rng.choice(AGG[fn]), n=n.phrase, t=tname(t, rng), c=c.phrase, v=_q(v, rng))
     return q, {"from": t.name, "select": [f"{fn}({n.name})"], "where": [[c.name, "=", _lit(v)]]}
 
 
@@ -285,7 +287,7 @@ def order_by(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
     way = rng.choice(["from highest to lowest", "in descending order", "largest first"] if desc
                      else ["from lowest to highest", "in ascending order", "smallest first"])
     q = _pick(rng, ["List the {l} of all {t} sorted by {c} {w}.", "Show the {t} ordered by {c} {w}; give the {l}.",
-                    "Sort the {t} by {c} {w} and return their {l}."], l=t.label.phrase, t=t.name, c=c.phrase, w=way)
+                    "Sort the {t} by {c} {w} and return their {l}."], l=t.label.phrase, t=tname(t, rng), c=c.phrase, w=way)
     return q, {"from": t.name, "select": [t.label.name], "order_by": [c.name, "DESC" if desc else "ASC"]}
 
 
@@ -298,11 +300,11 @@ def top_n(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
     word = most if desc else least
     if k == 1:
         q = _pick(rng, ["Which {s} has the {w} {c}?", "Find the {s} with the {w} {c}; show its {l}.", "What is the {l} of the {s} with the {w} {c}?"],
-                  s=t.singular, w=word, c=c.phrase, l=t.label.phrase)
+                  s=sname(t, rng), w=word, c=c.phrase, l=t.label.phrase)
     else:
         q = _pick(rng, ["What are the {k} {t} with the {w} {c}?", "Show the top {k} {t} by {w} {c}.",
                         "List the {l} of the {k} {t} with the {w} {c}.", "Give the {k} {t} that have the {w} {c}."],
-                  k=k, t=t.name, w=word, c=c.phrase, l=t.label.phrase)
+                  k=k, t=tname(t, rng), w=word, c=c.phrase, l=t.label.phrase)
     return q, {"from": t.name, "select": [t.label.name], "order_by": [c.name, "DESC" if desc else "ASC"], "limit": k}
 
 
@@ -310,7 +312,7 @@ def distinct(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
     t = _pick_table(s, rng)
     c = rng.choice(t.of("cat"))
     q = _pick(rng, ["List the different {c} values of the {t}.", "What distinct {c} values appear in {t}?",
-                    "Show each {c} of the {t} once.", "Which unique {c} values do the {t} have?"], c=c.phrase, t=t.name)
+                    "Show each {c} of the {t} once.", "Which unique {c} values do the {t} have?"], c=c.phrase, t=tname(t, rng))
     return q, {"from": t.name, "select": [c.name], "distinct": True}
 
 
@@ -318,7 +320,7 @@ def group_count(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]
     t = _pick_table(s, rng)
     c = rng.choice(t.of("cat"))
     q = _pick(rng, ["How many {t} are there for each {c}?", "Count the {t} per {c}.", "For every {c}, show the number of {t}.",
-                    "Give each {c} with its count of {t}."], t=t.name, c=c.phrase)
+                    "Give each {c} with its count of {t}."], t=tname(t, rng), c=c.phrase)
     return q, {"from": t.name, "select": [c.name, "COUNT(*)"], "group_by": c.name}
 
 
@@ -327,7 +329,7 @@ def group_aggregate(s: Schema, db: Database, rng: random.Random) -> tuple[str, P
     c, n = rng.choice(t.of("cat")), rng.choice(t.of("num"))
     fn = rng.choice(list(AGG))
     q = _pick(rng, ["What is the {a} {n} of {t} for each {c}?", "Show the {a} {n} per {c} of the {t}.",
-                    "For every {c}, give the {a} {n} of its {t}."], a=rng.choice(AGG[fn]), n=n.phrase, t=t.name, c=c.phrase)
+                    "For every {c}, give the {a} {n} of its {t}."], a=rng.choice(AGG[fn]), n=n.phrase, t=tname(t, rng), c=c.phrase)
     return q, {"from": t.name, "select": [c.name, f"{fn}({n.name})"], "group_by": c.name}
 
 
@@ -337,7 +339,7 @@ def having(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
     counts = sorted({_values(db, t, c).count(v) for v in set(_values(db, t, c))})
     k = counts[0] if len(counts) > 1 else max(1, counts[0] - 1)
     q = _pick(rng, ["Which {c} values have more than {k} {t}?", "List every {c} with over {k} {t}.",
-                    "Find the {c} values shared by more than {k} {t}."], c=c.phrase, k=k, t=t.name)
+                    "Find the {c} values shared by more than {k} {t}."], c=c.phrase, k=k, t=tname(t, rng))
     return q, {"from": t.name, "select": [c.name], "group_by": c.name, "having": ["COUNT(*)", ">", str(k)]}
 
 
@@ -351,7 +353,7 @@ def join_select(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]
     ch, pa = s.child, s.parent
     q = _pick(rng, ["List each {cs}'s {cl} together with the {pl} of its {ps}.", "Show every {cs} {cl} and its {ps} {pl}.",
                     "For each {cs}, give the {cl} and the {pl} of the {ps} it belongs to."],
-              cs=ch.singular, cl=ch.label.phrase, ps=pa.singular, pl=pa.label.phrase)
+              cs=sname(ch, rng), cl=ch.label.phrase, ps=sname(pa, rng), pl=pa.label.phrase)
     return q, {"from": ch.name, "join": _join(s), "select": [f"{ch.name}.{ch.label.name}", f"{pa.name}.{pa.label.name}"]}
 
 
@@ -368,7 +370,7 @@ def join_filter(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]
         cond, words = [f"{pa.name}.{c.name}", op, str(x)], f"a {c.phrase} {_op_phrase(op, x, rng)}"
     q = _pick(rng, ["List the {cl} of {ct} whose {ps} has {w}.", "Which {ct} belong to a {ps} with {w}? Show the {cl}.",
                     "Find the {cl} of every {cs} linked to a {ps} with {w}."],
-              cl=ch.label.phrase, ct=ch.name, cs=ch.singular, ps=pa.singular, w=words)
+              cl=ch.label.phrase, ct=tname(ch, rng), cs=sname(ch, rng), ps=sname(pa, rng), w=words)
     return q, {"from": ch.name, "join": _join(s), "select": [f"{ch.name}.{ch.label.name}"], "where": [cond]}
 
 
@@ -377,14 +379,14 @@ def join_group(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
     key = f"{pa.name}.{pa.label.name}"
     if rng.random() < 0.5:
         q = _pick(rng, ["How many {ct} does each {ps} have? Show the {ps} {pl}.", "Count the {ct} of every {ps}, by {ps} {pl}.",
-                        "For each {ps} {pl}, give the number of {ct}."], ct=ch.name, ps=pa.singular, pl=pa.label.phrase)
+                        "For each {ps} {pl}, give the number of {ct}."], ct=tname(ch, rng), ps=sname(pa, rng), pl=pa.label.phrase)
         item = "COUNT(*)"
     else:
         n = rng.choice(ch.of("num"))
         fn = rng.choice(list(AGG))
         q = _pick(rng, ["What is the {a} {n} of the {ct} of each {ps}? Show the {ps} {pl}.",
                         "For each {ps} {pl}, give the {a} {n} of its {ct}."],
-                  a=rng.choice(AGG[fn]), n=n.phrase, ct=ch.name, ps=pa.singular, pl=pa.label.phrase)
+                  a=rng.choice(AGG[fn]), n=n.phrase, ct=tname(ch, rng), ps=sname(pa, rng), pl=pa.label.phrase)
         item = f"{fn}({ch.name}.{n.name})"
     return q, {"from": ch.name, "join": _join(s), "select": [key, item], "group_by": key}
 
@@ -394,29 +396,3 @@ SHAPES = {f.__name__: f for f in (
     count_all, count_where, aggregate, aggregate_where, order_by, top_n, distinct,
     group_count, group_aggregate, having, join_select, join_filter, join_group,
 )}
-assert set(SHAPES) == set(CATEGORY)
-
-
-def mentions(question: str, s: Schema) -> list[list]:
-    """``[singular, named?]`` per table, in schema order: does the question name it (singular or plural)."""
-    words = set(re.findall(r"[a-z_]+", question.lower()))
-    return [[t.singular, t.singular in words or t.name in words] for t in s.tables]
-
-
-def make_example(shape: str, s: Schema, db: Database, rng: random.Random) -> dict | None:
-    """One raw example: question, schema context, SQL, reasoning, plus the plan it came from.
-    None when the question names both tables without a join (or the reverse): the reasoning's
-    "both named means join" would be false for it, so the caller draws another."""
-    question, plan = SHAPES[shape](s, db, rng)
-    plan["mentions"] = mentions(question, s)
-    if all(hit for _, hit in plan["mentions"]) != bool(plan.get("join")):
-        return None
-    return {
-        "instruction": _cap(question),
-        "input": s.system(),
-        "output": build_sql(plan),
-        "reasoning": reasoning_from_plan(plan),
-        "schema": s.name,
-        "shape": shape,
-        "plan": plan,
-    }

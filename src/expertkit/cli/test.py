@@ -118,17 +118,23 @@ def _run_single(out: Output, manifest: Path, adapter: Path | None, compare_base:
 def _print_suite(out: Output, suite: Any, written: list[str]) -> None:
     from rich.table import Table
 
+    from expertkit.evaluation.overlap import case_cell, category_lines
+
     table = Table(title=f"{esc(suite.adapter)}: {suite.passed}/{suite.total} passed", title_justify="left")
-    for col in ("case", "category", "match", "expert", "latency ms") + (("base",) if suite.base is not None else ()) + ("why",):
+    overlap = {c.id: c for c in suite.overlap.cases} if suite.overlap is not None else {}
+    for col in ("case", "category", "match", "expert", "latency ms") + (("base",) if suite.base is not None else ()) + ("train overlap", "why"):
         table.add_column(col)
     base = {r.id: r for r in suite.base or []}
     for r in suite.expert:
         row = [esc(r.id), r.category, r.match, _mark(r.passed), f"{r.latency_ms:.0f}"]
         if suite.base is not None:
             row.append(_mark(base[r.id].passed))
+        row.append(esc(case_cell(overlap[r.id])) if r.id in overlap else "")
         row.append(esc(r.reason if not r.passed else ""))
         table.add_row(*row)
     out.table(table)
+    for line in category_lines(suite.overlap) if suite.overlap is not None else ():
+        out.print(f"test/train overlap {esc(line)}")
     q = suite.quality
     line = f"benchmark_score {q['benchmark_score']}/10"
     if suite.base is not None:

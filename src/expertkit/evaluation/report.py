@@ -58,6 +58,10 @@ def summary_rows(suite: SuiteResult) -> list[tuple[str, str]]:
     rows += [("training_steps", _fmt(q.get("training_steps"))), ("test_date", _fmt(q.get("test_date")))]
     for key, value in (suite.perf or {}).items():
         rows.append((f"perf.{key}", _fmt(value)))
+    if suite.overlap is not None:
+        from expertkit.evaluation.overlap import category_lines
+
+        rows += [("test/train overlap", line) for line in category_lines(suite.overlap)]
     return rows
 
 
@@ -88,16 +92,24 @@ def render_html(suite: SuiteResult, loss_png: bytes | None) -> str:
         parts.append(f"<h2>Training loss</h2><img alt='training loss curve' src='data:image/png;base64,{base64.b64encode(loss_png).decode()}'>")
     base_cols = "<th>base output</th><th>base</th>" if suite.base is not None else ""
     parts.append(f"<h2>Cases</h2><table><tr><th>id</th><th>category</th><th>match</th><th>input</th><th>expected</th>"
-                 f"<th>expert output</th><th>expert</th>{base_cols}</tr>")
+                 f"<th>expert output</th><th>expert</th>{base_cols}<th>train overlap</th></tr>")
     base = {r.id: r for r in suite.base or []}
     for r in suite.expert:
         row = (f"<tr><td>{_h(r.id)}</td><td>{_h(r.category)}</td><td>{_h(r.match)}</td><td><pre>{_h(r.input)}</pre></td>"
                f"<td><pre>{_h(r.expected)}</pre></td>{_verdict_html(r)}")
         if suite.base is not None:
             row += _verdict_html(base.get(r.id))
-        parts.append(row + "</tr>")
+        parts.append(row + f"<td>{_h(_overlap_cell(suite, r.id))}</td></tr>")
     parts.append("</table></body></html>\n")
     return "".join(parts)
+
+
+def _overlap_cell(suite: SuiteResult, case_id: str) -> str:
+    """The case's test/train overlap figures (nearest training turn too), "" when not measured."""
+    from expertkit.evaluation.overlap import case_cell
+
+    found = next((c for c in suite.overlap.cases if c.id == case_id), None) if suite.overlap is not None else None
+    return f"{case_cell(found)} (nearest: {found.nearest})" if found is not None and found.nearest else (case_cell(found) if found else "")
 
 
 def _md(text: Any) -> str:
@@ -114,6 +126,7 @@ def render_markdown(suite: SuiteResult, loss_image: str | None) -> str:
     sep = "|---|---|---|---|---|---|---|"
     if suite.base is not None:
         head, sep = head + " base output | base |", sep + "---|---|"
+    head, sep = head + " train overlap |", sep + "---|"
     lines += ["", "## Cases", "", head, sep]
     base = {r.id: r for r in suite.base or []}
     for r in suite.expert:
@@ -121,7 +134,7 @@ def render_markdown(suite: SuiteResult, loss_image: str | None) -> str:
         if suite.base is not None:
             b = base.get(r.id)
             row += f" {_md(b.output if b else '')} | {('PASS' if b.passed else 'FAIL: ' + _md(b.reason)) if b else ''} |"
-        lines.append(row)
+        lines.append(row + f" {_md(_overlap_cell(suite, r.id))} |")
     return "\n".join(lines) + "\n"
 
 

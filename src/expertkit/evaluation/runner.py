@@ -22,6 +22,7 @@ from typing import Any
 from expertkit.evaluation.cases import TestCase, load_cases
 from expertkit.evaluation.matchers import judge
 from expertkit.evaluation.metrics import now_iso, perf_metrics, quality_metrics
+from expertkit.evaluation.overlap import suite_overlap
 from expertkit.evaluation.provenance import TrainingInfo, training_info
 
 Progress = Callable[[int, int, str], None]
@@ -58,6 +59,7 @@ class SuiteResult:
     min_improvement: float = 0.0
     warnings: list[str] = field(default_factory=list)
     expert_name: str = ""  # "expert-sql 0.1.0"
+    overlap: Any = None  # evaluation.overlap.OverlapReport: how close the cases are to the training data
 
     @property
     def passed(self) -> int:
@@ -90,7 +92,7 @@ class SuiteResult:
             "beats_base": self.beats_base if self.base is not None else None,
             "quality_metrics": self.quality, "perf": self.perf, "training_steps": self.training.steps,
             "expert": [asdict(r) for r in self.expert], "base": [asdict(r) for r in self.base] if self.base is not None else None,
-            "warnings": self.warnings,
+            "warnings": self.warnings, "overlap": asdict(self.overlap) if self.overlap is not None else None,
         }
 
 
@@ -161,8 +163,11 @@ def run_suite(manifest: str | Path, adapter: str | Path | None = None, *, cases_
     shown = display_path(adapter_path, loaded.base_dir)
     quality = quality_metrics([r.passed for r in expert], [r.passed for r in base] if base is not None else None,
                               checkpoint=shown, training_steps=info.steps, test_date=now_iso())
+    overlap, unmeasured = suite_overlap(loaded, cases)
+    quality["test_train_overlap"] = overlap.summary() if overlap is not None else None
+    warnings += [note for note in (unmeasured, overlap.warning() if overlap is not None else None) if note]
     return SuiteResult(loaded.path, shown, cases_file, categories, expert, base, quality, perf, info,
-                       loaded.model.evaluation.min_improvement, warnings, f"{loaded.model.name} {loaded.model.version}")
+                       loaded.model.evaluation.min_improvement, warnings, f"{loaded.model.name} {loaded.model.version}", overlap)
 
 
 def base_overrides(settings: Any) -> dict[str, Any]:
