@@ -1,4 +1,4 @@
-"""`expert-cli ask`: answer one question with an installed expert (or an expert directory)."""
+"""`expert-cli ask`: answer one question with installed experts (composed: `a+b`) or an expert directory."""
 
 from __future__ import annotations
 
@@ -13,42 +13,46 @@ from expertkit.cli.options import DeviceOpt, JsonOpt
 
 
 def register(app: typer.Typer) -> None:
-    app.command("ask", help="Answer one question with an installed expert, its template, decoding and grammar.")(ask)
+    app.command("ask", help="Answer one question with installed experts (NAME[@VERSION], composed as a+b or a:0.7+b:0.3).")(ask)
 
 
 @handle_errors
 def ask(
-    expert: Annotated[str, typer.Argument(help="Installed expert NAME[@VERSION], or an installed/extracted expert directory.")],
+    expert: Annotated[str, typer.Argument(
+        help="Installed expert NAME[@VERSION], several joined by + (optional :WEIGHT each), or an expert directory.")],
     question: Annotated[str, typer.Argument(help="The user message.")],
     system: Annotated[str | None, typer.Option("--system", help="System message (e.g. the schema); default: the expert's.")] = None,
     no_grammar: Annotated[bool, typer.Option("--no-grammar", help="Decode without the expert's grammar.")] = False,
-    base_only: Annotated[bool, typer.Option("--base", help="Answer with the base model (adapter disabled) for comparison.")] = False,
+    base_only: Annotated[bool, typer.Option("--base", help="Answer with the base model (no expert) for comparison.")] = False,
     max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", help="Override decoding.max_new_tokens.")] = None,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
 ) -> None:
-    from expertkit.registry.store import current_record, read_registry, version_dir
+    from expertkit.runtime.compose import parse_spec
     from expertkit.runtime.engine import InferenceEngine
+    from expertkit.runtime.pool import installed_dir
     from expertkit.runtime.prompts import Request
 
     path = Path(expert)
-    if not (path / "manifest.json").is_file():
-        name, _, version = expert.partition("@")
-        data = read_registry()
-        if not version:
-            version, _ = current_record(data, name)
-        path = version_dir(name, version)
+    composed = not (path / "manifest.json").is_file()
+    if composed:  # the first named expert brings the base model; the resolver attaches the rest
+        first = parse_spec(expert)[0]
+        path = installed_dir(f"{first.name}@{first.requirement}" if first.requirement else first.name)
     overrides: dict = {}
     if no_grammar:
         overrides["use_grammar"] = False
     if max_new_tokens:
         overrides["max_new_tokens"] = max_new_tokens
+    experts = [] if base_only else expert if composed else None
     with InferenceEngine.from_manifest(path / "manifest.json", path, device=device) as engine:
-        [gen] = engine.generate([Request(input=question, system=system)], use_adapter=not base_only, **overrides)
+        resolved = engine.resolve(experts, **overrides)
+        [gen] = engine.generate([Request(input=question, system=system)], experts=experts, **overrides)
+        memory = engine.pool.memory()
     if json_out:
         typer.echo(json.dumps({"expert": str(path), "answer": gen.answer, "reasoning": gen.reasoning,
                                "tokens": gen.tokens, "latency_ms": round(gen.latency_ms, 1),
-                               "grammar_complete": gen.grammar_complete}, indent=2))
+                               "grammar_complete": gen.grammar_complete, "experts": gen.experts,
+                               **resolved.to_dict(), "memory": memory}, indent=2))
         return
     if gen.reasoning:
         typer.echo(f"[thinking] {gen.reasoning}")

@@ -100,3 +100,14 @@ def settings_from_manifest(loaded: Any) -> DecodingSettings:
     )
     settings.check()
     return settings
+
+
+def expert_settings(loaded: Any, source: Any = None) -> DecodingSettings:
+    """The expert's settings: its manifest's, plus the grammar its package brings (an `AdapterSource`
+    from a .expert file) when the manifest names none. Computed once and passed down, so the
+    grammar cases are judged by is the grammar the model is held to."""
+    settings = settings_from_manifest(loaded)
+    grammar = getattr(source, "grammar_file", None)
+    if grammar is not None and settings.grammar_file is None:
+        settings = settings.override(grammar_file=grammar)
+    return settings
