@@ -111,3 +111,10 @@ def test_chain_settings_primary_grammar_and_length(tmp_path):
     assert s.max_new_tokens == 400
     assert got.decided_by == {"settings": "task", "grammar": "fmt", "max_new_tokens": "fmt"}
     assert chain_settings([], default, "default").settings is default
+
+
+def test_without_load_order_requirements_apply_first_and_cycles_end():
+    a = ExpertInfo("a", "1.0.0", requires=("b",))
+    b = ExpertInfo("b", "1.0.0", requires=("a",))
+    assert resolve("a", lookup_from(a, b)).names == ["b", "a"]
+    assert resolve("b+a", lookup_from(a, b)).names == ["a", "b"]

@@ -8,7 +8,8 @@ manifests' ``constraints``:
   satisfies the range; whatever is missing is reported at once, naming what to install.
 - ``incompatible_with`` (either direction) is an error naming both experts.
 - Duplicates collapse into one link (two different explicit weights for one expert: error).
-- ``load_order`` orders application, lower first; experts without one go last, in request order.
+- ``load_order`` orders application, lower first; experts without one go last; ties keep request
+  order, with a required expert before the one that requires it.
 - ``max_chain``: the smallest among the chosen experts caps the chain length.
 
 What composition means per adapter type (`runtime/adapter_kinds.py` implements the types):
@@ -157,12 +158,34 @@ def resolve(spec: str | Sequence[str], lookup: Lookup) -> Chain:
     if missing:
         raise CompositionError(f"not installed: {'; '.join(dict.fromkeys(missing))}",
                                hint="install the missing experts (expert-cli install <package>.expert) and try again")
-    infos = [info for info, _, _ in chosen.values()]
+    infos = _dependencies_first(chosen)
     _check_incompatible(infos)
     ordered = sorted(range(len(infos)), key=lambda i: (infos[i].load_order is None, infos[i].load_order or 0, i))
     links = tuple(Link(infos[i].name, infos[i].version, _weight(chosen[infos[i].name][1]), infos[i].load_order,
                        chosen[infos[i].name][2]) for i in ordered)
     return Chain(links, _check_max_chain(infos))
+
+
+def _dependencies_first(chosen: dict[str, Any]) -> list[ExpertInfo]:
+    """Request order, each expert after what it requires (the tie-break under equal load_order)."""
+    from expertkit.registry.versions import parse_requirement
+
+    out: dict[str, ExpertInfo] = {}
+    visiting: set[str] = set()  # a requires cycle must not recurse forever
+
+    def visit(info: ExpertInfo) -> None:
+        if info.name in out or info.name in visiting:
+            return
+        visiting.add(info.name)
+        for text in info.requires:
+            dep = chosen.get(parse_requirement(text).name)
+            if dep is not None:
+                visit(dep[0])
+        out[info.name] = info
+
+    for info, _, _ in chosen.values():
+        visit(info)
+    return list(out.values())
 
 
 def _weight(given: float | None) -> float:
