@@ -34,15 +34,15 @@ def find_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
     """(step, path) of every complete checkpoint-N under ``directory``, by step."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise UsageError(f"--checkpoints {directory}: not a directory", hint="pass weights/<model-slug>/ (where `train` saved checkpoints)")
+        raise UsageError(f"checkpoints directory {directory}: not a directory", hint="pass weights/<model-slug>/ (where `train` saved checkpoints)")
     found = []
     for child in directory.iterdir():
         match = CHECKPOINT_RE.match(child.name)
         if match and child.is_dir() and (child / "adapter_config.json").is_file():
             found.append((int(match.group(1)), child))
     if not found:
-        raise UsageError(f"--checkpoints {directory}: no checkpoint-N directories with an adapter inside",
-                         hint="train with save_strategy steps, or test one adapter with --adapter")
+        raise UsageError(f"checkpoints directory {directory}: no checkpoint-N directories with an adapter inside",
+                         hint="train with save_strategy steps, or test one adapter on its own")
     return sorted(found)
 
 
