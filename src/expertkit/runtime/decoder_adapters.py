@@ -285,11 +285,11 @@ def out_scale(d: Delta) -> torch.Tensor | None:
     return d.c_add if d.c_mul is None else d.c_add * d.c_mul
 
 
-def merge(W: torch.Tensor, d: Delta) -> torch.Tensor:
-    """W' with W' x = c ⊙ (W (a ⊙ x)) + B A x."""
-    merged = W if d.a is None else W * d.a[None, :]
+def merge(W_T: torch.Tensor, d: Delta) -> torch.Tensor:
+    """W'_T ([in, out], like the decoder's weights) with x W'_T = c ⊙ ((a ⊙ x) W_T) + (x A^T) B^T."""
+    merged = W_T if d.a is None else W_T * d.a[:, None]
     c = out_scale(d)
-    merged = merged * c[:, None] if c is not None else merged.clone()
+    merged = merged * c[None, :] if c is not None else merged.clone()
     if d.A is not None:
-        merged.addmm_(d.B, d.A)
+        merged.addmm_(d.A.t(), d.B.t())
     return merged.contiguous()
