@@ -54,8 +54,9 @@ class Decoder:
     """Base model + attached experts; `run` decodes a batch whose rows may each use another chain."""
 
     def __init__(self, model: Any, *, max_batch: int = 8, max_seq_len: int = 2048, fuse: bool = True,
-                 merge_single: bool = True, merged_cache: int = 4, pad_id: int = 0) -> None:
-        self.stack = Stack(model, fuse=fuse)
+                 merge_single: bool = True, merged_cache: int = 4, pad_id: int = 0,
+                 share: bool = True) -> None:
+        self.stack = Stack(model, fuse=fuse, share=share)
         self.max_batch, self.max_seq_len = max_batch, max_seq_len
         self.merge_single = merge_single
         self.pad_id = pad_id
