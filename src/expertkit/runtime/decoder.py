@@ -55,8 +55,8 @@ class Decoder:
 
     def __init__(self, model: Any, *, max_batch: int = 8, max_seq_len: int = 2048, fuse: bool = True,
                  merge_single: bool = True, merged_cache: int = 4, pad_id: int = 0,
-                 share: bool = True) -> None:
-        self.stack = Stack(model, fuse=fuse, share=share)
+                 share: bool = True, dtype: torch.dtype | None = None) -> None:
+        self.stack = Stack(model, fuse=fuse, share=share, dtype=dtype)
         self.max_batch, self.max_seq_len = max_batch, max_seq_len
         self.merge_single = merge_single
         self.pad_id = pad_id
@@ -189,10 +189,12 @@ class Decoder:
         h = self._prefill_embeddings(prompts, soft, total)
         cols = torch.arange(total + max_new)
         valid = cols[None, :] >= pads[:, None]  # [B, S]: the cache columns each row may attend to
+        padded = bool(pads.any())
         causal = torch.ones(total, total, dtype=torch.bool).tril()
         mask = (causal[None] & valid[:, None, :total]) | torch.eye(total, dtype=torch.bool)[None]  # pads see themselves
         positions = (cols[None, :total] - pads[:, None]).clamp(min=0)
         logits = forward(self.stack, h, positions, cache, 0, mask[:, None], weights, deltas)
+        step_mask = valid[:, None, None] if padded else None  # no padding: attend to every written column
         width = max(len(p) for p in prompts)
         ids = torch.full((B, width + max_new), self.pad_id, dtype=torch.long)
         for r, p in enumerate(prompts):
@@ -218,7 +220,8 @@ class Decoder:
                 break
             pos = total + step
             h = self.stack.embed[ids[:, width + step]][:, None]
-            logits = forward(self.stack, h, (pos - pads)[:, None], cache, pos, valid[:, None, None, :pos + 1], weights, deltas)
+            mask = None if step_mask is None else step_mask[..., :pos + 1]
+            logits = forward(self.stack, h, (pos - pads)[:, None], cache, pos, mask, weights, deltas)
         return out
 
     def _soft_prompt(self, chain: Chain) -> torch.Tensor | None:

@@ -38,7 +38,7 @@ class RowDelta:
 class Stack:
     """Weights of an HF Llama/Qwen3 causal LM, fused per layer. ``layers[i]`` maps name -> tensor."""
 
-    def __init__(self, model: Any, *, fuse: bool = True, share: bool = True) -> None:
+    def __init__(self, model: Any, *, fuse: bool = True, share: bool = True, dtype: torch.dtype | None = None) -> None:
         cfg = model.config
         if cfg.model_type not in SUPPORTED:
             raise UsageError(f"the fast decoder supports {', '.join(SUPPORTED)} models, not {cfg.model_type!r}")
@@ -47,6 +47,7 @@ class Stack:
         if getattr(cfg, "use_sliding_window", False) and getattr(cfg, "sliding_window", None):
             raise UsageError("the fast decoder does not support sliding-window attention")
         inner = model.model
+        share = share and (dtype is None or dtype == inner.embed_tokens.weight.dtype)  # another dtype: a copy
         self.model = model
         self.fuse = fuse
         self.hidden = cfg.hidden_size
@@ -71,6 +72,20 @@ class Stack:
         self.splits = {"qkv": (q, kv, kv), "o": (self.hidden,), "gate_up": (inter, inter), "down": (self.hidden,)}
         self.inputs = {"qkv": self.hidden, "o": q, "gate_up": self.hidden, "down": inter}
         self.layers = [self._layer(layer, share) for layer in inner.layers]
+        if dtype is not None and dtype != self.dtype:
+            self._cast(dtype)
+
+    def _cast(self, dtype: torch.dtype) -> None:
+        def cast(t: Any) -> Any:
+            if isinstance(t, list):
+                return [cast(part) for part in t]
+            return None if t is None else t.to(dtype).contiguous()
+
+        self.lm_head = cast(self.lm_head)
+        self.embed = cast(self.embed)
+        self.norm = cast(self.norm)
+        self.layers = [{k: cast(v) for k, v in layer.items()} for layer in self.layers]
+        self.dtype = dtype
 
     def _layer(self, layer: Any, share: bool) -> dict[str, Any]:
         att, mlp = layer.self_attn, layer.mlp
