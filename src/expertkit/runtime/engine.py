@@ -106,7 +106,7 @@ class InferenceEngine:
     """Base model + expert pool; `stream_batch` is the core (see the module doc)."""
 
     def __init__(self, base: Any, settings: DecodingSettings, *, system_prompt: str | None = None,
-                 max_experts: int | None = None, max_bytes: int | None = None) -> None:
+                 max_experts: int | None = None, max_bytes: int | None = None, backend: str = "hf") -> None:
         self.base = base  # LoadedBase
         self.tokenizer = base.tokenizer
         self.settings = settings  # for the base model and experts without a manifest
@@ -114,12 +114,22 @@ class InferenceEngine:
         self.pool = ExpertPool(base, max_experts=max_experts, max_bytes=max_bytes)
         self.grammars = GrammarCache(self.tokenizer, self.vocab_size(), self.stop_token_ids)
         self.default_experts: tuple[str, ...] = ()
+        self.decoder: Any = None  # the fast backend, with backend="decoder" (see decoder_backend.py)
+        if backend == "decoder":
+            from expertkit.runtime.decoder import Decoder
+
+            self.decoder = Decoder(base.model, pad_id=self.tokenizer.pad_token_id or 0)
+            self.pool.mirrors.append(self.decoder)
+        elif backend != "hf":
+            from expertkit.errors import UsageError
+
+            raise UsageError(f"backend {backend!r} is not known (expected hf or decoder)")
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def from_manifest(cls, manifest: Any, adapter: str | Path | AdapterSource | None = None, *,
                       settings: DecodingSettings | None = None, model: str | None = None, device: str = "auto",
-                      dtype: Any = None) -> InferenceEngine:
+                      dtype: Any = None, backend: str = "hf") -> InferenceEngine:
         """Load the manifest's base model (``model`` picks among base_models) and attach ``adapter``
         as the expert the manifest describes; ``settings`` default to `expert_settings`."""
         from expertkit.manifest.loader import LoadedManifest, load_manifest
@@ -133,7 +143,7 @@ class InferenceEngine:
             base = load_base(spec, device=device, dtype=dtype)
             settings = settings or expert_settings(loaded, source)
             system = loaded.model.training.dataset.system_prompt
-            engine = cls(base, settings, system_prompt=system)
+            engine = cls(base, settings, system_prompt=system, backend=backend)
             if source is not None:
                 m, c = loaded.model, loaded.model.constraints
                 info = ExpertInfo(m.name, m.version, tuple(c.requires), tuple(c.incompatible_with), c.load_order, c.max_chain)
@@ -201,7 +211,7 @@ class InferenceEngine:
         """The core: deltas of every request (``row`` = its index), batch after batch."""
         rows = self._rows(requests, experts, overrides)
         cancel = cancel if cancel is not None else threading.Event()
-        for batch in self._batches(rows, max(1, batch_size)):
+        for batch in self._batches(rows, max(1, batch_size), min_new_tokens):
             yield from self._stream_batch(batch, cancel, min_new_tokens, deltas)
 
     def _rows(self, requests: Sequence[Any], experts: Experts, overrides: dict[str, Any]) -> list[_Row]:
@@ -224,12 +234,17 @@ class InferenceEngine:
             rows.append(_Row(i, ids, plan, grammar, reasoning))
         return rows
 
-    def _batches(self, rows: list[_Row], size: int) -> Iterator[list[_Row]]:
-        """Rows with the same settings; single-LoRA rows mixed, other chains apart; similar lengths together."""
+    def _batches(self, rows: list[_Row], size: int, min_new_tokens: int | None) -> Iterator[list[_Row]]:
+        """Rows with the same settings; chains mixed where the backend can (the decoder: any; PEFT:
+        single LoRA experts), other chains apart; similar lengths together."""
+        from expertkit.runtime.decoder_backend import chain_usable, settings_usable
+
         groups: dict[Any, list[_Row]] = {}
         for row in rows:
             key = row.plan.chain.key
-            kind = "mixed" if self.pool.mixable(key) else key
+            anything = (self.decoder is not None and chain_usable(self.pool, key)
+                        and settings_usable(row.plan.settings, min_new_tokens, row.grammar is not None))
+            kind = "mixed" if anything or self.pool.mixable(key) else key
             groups.setdefault((row.plan.settings, kind, row.reasoning is not None), []).append(row)
         for members in groups.values():
             members.sort(key=lambda r: len(r.prompt_ids))
@@ -270,8 +285,14 @@ class InferenceEngine:
     def run_batch(self, batch: Batch) -> list[tuple[list[int], bool | None, bool]]:
         """Run one batch; per row (generated ids, grammar complete or None, cancelled).
 
-        This is the one place a model decodes; `hf_backend.run_hf` (transformers ``generate`` +
-        PEFT) is the backend today, and a faster decoder plugs in here with the same contract."""
+        This is the one place a model decodes: the lean `Decoder` when the engine has one and it
+        can honour the batch's settings (`decoder_backend.usable`), else transformers ``generate``
+        + PEFT (`hf_backend.run_hf`), the reference both are tested against."""
+        if self.decoder is not None:
+            from expertkit.runtime.decoder_backend import run_decoder, usable
+
+            if usable(self, batch):
+                return run_decoder(self, self.decoder, batch)
         from expertkit.runtime.hf_backend import run_hf
 
         return run_hf(self, batch)

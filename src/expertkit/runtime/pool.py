@@ -68,6 +68,7 @@ class ExpertPool:
         self.max_bytes = max_bytes
         self._experts: OrderedDict[str, AttachedExpert] = OrderedDict()  # least recently used first
         self._hooks = IA3Hooks()
+        self.mirrors: list[Any] = []  # other backends holding the same experts: .attach(name, dir), .detach(name)
 
     # -- what is attached -----------------------------------------------------------------
     @property
@@ -127,6 +128,8 @@ class ExpertPool:
             expert.soft_prompt = files.tensors["prompt_embeddings"].to(embeds.device, embeds.dtype)
         after = _rss_bytes()
         expert.rss_delta_bytes = None if rss is None or after is None else max(0, after - rss)
+        for mirror in self.mirrors:
+            mirror.attach(name, source.path)
         expert.attach_ms = (time.perf_counter() - started) * 1000
         self._experts[name] = expert
         return expert
@@ -157,6 +160,8 @@ class ExpertPool:
         expert = self.get(name)
         if expert.kind in ("lora", "dora"):
             self._drop_peft(name)
+        for mirror in self.mirrors:
+            mirror.detach(name)
         del self._experts[name]
         if expert.owns_source and expert.source is not None:
             expert.source.close()
