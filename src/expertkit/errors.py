@@ -3,7 +3,8 @@
 The library never prints or exits: it raises one of these, and ``expertkit.cli.errors`` turns
 it into a one-line message and an exit code. Each error carries what the user needs to fix it:
 ``hint`` is the next step ("run `expert-cli keygen` first"), ``exit_code`` follows DESIGN.md
-(1 negative result, 2 bad input, 3 environment).
+(1 negative result, 2 bad input, 3 environment). ``param`` names the input at fault in the
+library's terms ("model"); each front end says it its own way (the CLI as ``--model``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ class ExpertError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.param = param
 
 
 class UsageError(ExpertError):

@@ -87,7 +87,7 @@ def test_trust_add_list_remove(cli, tmp_path):
     assert add_trusted_file(pair.public_path).key_id == pair.key_id
     assert [k.key_id for k in list_trusted()] == [pair.key_id]
     res = cli("trust", "list", "--json")
-    assert json.loads(res.stdout)[0]["key_id"] == pair.key_id
+    assert json.loads(res.stdout)["keys"][0]["key_id"] == pair.key_id
     assert cli("trust", "remove", pair.public_path).exit_code == 0
     assert list_trusted() == []
     add_trusted_file(pair.public_path)

@@ -28,7 +28,7 @@ def test_round_trip_package_sign_verify_install_list_info_uninstall(cli, expert_
     assert res.exit_code == 0, res
     target = experts_dir() / "expert-demo" / "0.1.0"
     assert (target / "adapter_model.safetensors").is_file() and (target / "manifest.json").is_file()
-    listed = json.loads(cli("list", "--json").stdout)
+    listed = {e["name"]: e for e in json.loads(cli("list", "--json").stdout)["experts"]}
     record = listed["expert-demo"]["versions"]["0.1.0"]
     assert listed["expert-demo"]["current"] == "0.1.0" and record["trusted"] and len(record["signer"]) == 64
     assert record["source_kind"] == "file" and record["path"] == str(target)

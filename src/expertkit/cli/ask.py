@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from expertkit.cli.errors import handle_errors
-from expertkit.cli.options import DeviceOpt, JsonOpt
+from expertkit.cli.options import DeviceOpt, JsonOpt, ThreadsOpt, use_threads
+from expertkit.cli.output import Output
 
 
 def register(app: typer.Typer) -> None:
     app.command("ask", help="Answer one question with installed experts (NAME[@VERSION], composed as a+b or a:0.7+b:0.3).")(ask)
 
 
-@handle_errors
 def ask(
     expert: Annotated[str, typer.Argument(
         help="Installed expert NAME[@VERSION], several joined by + (optional :WEIGHT each), or an expert directory.")],
@@ -26,6 +24,7 @@ def ask(
     base_only: Annotated[bool, typer.Option("--base", help="Answer with the base model (no expert) for comparison.")] = False,
     max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", help="Override decoding.max_new_tokens.")] = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     from expertkit.runtime.compose import parse_spec
@@ -33,6 +32,8 @@ def ask(
     from expertkit.runtime.pool import installed_dir
     from expertkit.runtime.prompts import Request
 
+    out = Output(json_out)
+    use_threads(threads)
     path = Path(expert)
     composed = not (path / "manifest.json").is_file()
     if composed:  # the first named expert brings the base model; the resolver attaches the rest
@@ -44,16 +45,18 @@ def ask(
     if max_new_tokens:
         overrides["max_new_tokens"] = max_new_tokens
     experts = [] if base_only else expert if composed else None
-    with InferenceEngine.from_manifest(path / "manifest.json", path, device=device) as engine:
+    with out.step("loading the model"):
+        engine = InferenceEngine.from_manifest(path / "manifest.json", path, device=device)
+    with engine, out.step("generating"):
         resolved = engine.resolve(experts, **overrides)
         [gen] = engine.generate([Request(input=question, system=system)], experts=experts, **overrides)
         memory = engine.pool.memory()
-    if json_out:
-        typer.echo(json.dumps({"expert": str(path), "answer": gen.answer, "reasoning": gen.reasoning,
-                               "tokens": gen.tokens, "latency_ms": round(gen.latency_ms, 1),
-                               "grammar_complete": gen.grammar_complete, "experts": gen.experts,
-                               **resolved.to_dict(), "memory": memory}, indent=2))
-        return
-    if gen.reasoning:
-        typer.echo(f"[thinking] {gen.reasoning}")
-    typer.echo(gen.answer)
+
+    def human() -> None:  # plain echo: the answer is the user's text, never markup
+        if gen.reasoning:
+            typer.echo(f"[thinking] {gen.reasoning}")
+        typer.echo(gen.answer)
+
+    out.result({"expert": str(path), "answer": gen.answer, "reasoning": gen.reasoning, "tokens": gen.tokens,
+                "latency_ms": round(gen.latency_ms, 1), "grammar_complete": gen.grammar_complete, "experts": gen.experts,
+                **resolved.to_dict(), "memory": memory}, human)

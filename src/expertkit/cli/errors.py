@@ -1,21 +1,26 @@
-"""The one place library errors become messages and exit codes.
+"""The one place library errors become messages and exit codes: the root command group.
 
-A user error prints one line (`error: <what>`, then `  hint: <next step>` when there is one)
-and exits with the error's code; `EXPERT_DEBUG=1` re-raises so the traceback shows.
+A user error prints one line (`error: <what>`, then `  hint: <next step>` when there is one) on
+stderr and exits with the error's code; under ``--json`` it is one JSON object on stdout instead
+(``{"error": {"message", "hint", "type", "param", "exit_code"}}``). Ctrl-C anywhere prints
+`interrupted` and exits 130. `EXPERT_DEBUG=1` re-raises so the traceback shows.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
+import typer
+from typer.core import TyperGroup
+
+from expertkit.cli.output import Output, dumps, esc, json_mode
 from expertkit.errors import ExpertError
 
-F = TypeVar("F", bound=Callable[..., Any])
 INTERRUPTED = 130
+# how the CLI spells the library's parameter names (ExpertError.param)
+FLAGS = {"model": "--model", "soft_prompt": "--soft-prompt", "resume": "--resume", "threads": "--threads"}
 
 
 def debug_enabled() -> bool:
@@ -23,38 +28,60 @@ def debug_enabled() -> bool:
 
 
 def report(exc: ExpertError) -> int:
-    """Print ``exc`` as one line (plus its hint) on stderr; return its exit code."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(f"[bold red]error:[/] {escape(exc.message)}")
+    """Print ``exc`` (one line plus its hint; JSON under --json); return its exit code."""
+    message = f"{FLAGS.get(exc.param or '', exc.param)}: {exc.message}" if exc.param else exc.message
+    if json_mode():
+        error = {"message": message, "hint": exc.hint, "type": type(exc).__name__, "param": exc.param, "exit_code": exc.exit_code}
+        sys.stdout.write(dumps({"error": error}) + "\n")
+        sys.stdout.flush()
+        return exc.exit_code
+    console = Output().err
+    console.print(f"[bold red]error:[/] {esc(message)}")
     if exc.hint:
-        console.print(f"  [dim]hint:[/] {escape(exc.hint)}")
+        console.print(f"  [dim]hint:[/] {esc(exc.hint)}")
     return exc.exit_code
 
 
-def handle_errors(func: F) -> F:
-    """Wrap a command: ExpertError -> message + exit code; Ctrl-C -> 130; the rest -> one line too."""
+def interrupted() -> int:
+    print("interrupted", file=sys.stderr)
+    return INTERRUPTED
 
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+
+def _os_error(exc: OSError) -> ExpertError:
+    """Disk full, permission denied, a file we didn't anticipate: still one line."""
+    name = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+    return ExpertError(f"{exc.strerror or exc}{name}", hint="set EXPERT_DEBUG=1 for a traceback")
+
+
+class WrappingGroup(TyperGroup):
+    """A command group whose help lists each command's whole first sentence, wrapped, not cut at "..."."""
+
+    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class ExpertGroup(WrappingGroup):
+    """The root group: every command (and sub-group) runs inside this one translation."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
-            return func(*args, **kwargs)
+            return super().invoke(ctx)
         except ExpertError as exc:
             if debug_enabled():
                 raise
-            sys.exit(report(exc))
-        except KeyboardInterrupt:
+            ctx.exit(report(exc))
+        except (KeyboardInterrupt, typer.Abort):
             if debug_enabled():
                 raise
-            print("interrupted", file=sys.stderr)
-            sys.exit(INTERRUPTED)
+            ctx.exit(interrupted())
         except OSError as exc:
-            # disk full, permission denied, missing file we didn't anticipate: still one line
             if debug_enabled():
                 raise
-            name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-            sys.exit(report(ExpertError(f"{exc.strerror or exc}{':' + name if name else ''}", hint="set EXPERT_DEBUG=1 for a traceback")) or 2)
-
-    return wrapper  # type: ignore[return-value]
+            ctx.exit(report(_os_error(exc)))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from expertkit.cli.errors import handle_errors
 from expertkit.cli.options import JsonOpt
+from expertkit.cli.output import Output, esc, quote
 from expertkit.scaffold.manifest import DEFAULT_BASE_MODEL
 
 
@@ -17,7 +16,6 @@ def register(app: typer.Typer) -> None:
     app.command("new", help="Create a new expert directory with a manifest that validates as created.")(new)
 
 
-@handle_errors
 def new(
     name: Annotated[str, typer.Argument(help="Expert name: `sql` or `expert-sql` (lower case letters, digits, dashes).")],
     directory: Annotated[
@@ -30,22 +28,19 @@ def new(
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty directory (overwrites the expert's files).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
     from expertkit.scaffold.create import create_expert
 
+    out = Output(json_out)
     result = create_expert(name, directory, base_model=base_model, adapter=adapter.lower(), force=force)
-    if json_out:
-        payload = {"name": result.name, "path": str(result.path), "files": result.files, "overwritten": result.overwritten}
-        typer.echo(json.dumps(payload, indent=2))
-        return
-    out = Console(highlight=False, soft_wrap=True)
-    out.print(f"[green]✓[/] created {escape(result.name)} in {escape(str(result.path))} ({len(result.files)} files)")
-    for rel in result.files:
-        mark = " [yellow](overwritten)[/]" if rel in result.overwritten else ""
-        out.print(f"  {escape(rel)}{mark}")
-    out.print("next:")
-    out.print(f"  cd {escape(str(result.path))}")
-    out.print("  expert-cli validate --manifest manifest.json")
-    out.print("  # add raw examples to datasets/raw/, then: expert-cli dataset prepare")
+
+    def human() -> None:
+        out.print(f"[green]✓[/] created {esc(result.name)} in {esc(result.path)} ({len(result.files)} files)")
+        for rel in result.files:
+            mark = " [yellow](overwritten)[/]" if rel in result.overwritten else ""
+            out.print(f"  {esc(rel)}{mark}")
+        out.print("next:")
+        out.print(f"  cd {esc(quote(result.path))}")
+        out.print("  expert-cli validate --manifest manifest.json")
+        out.print("  # add raw examples to datasets/raw/, then: expert-cli dataset prepare")
+
+    out.result({"name": result.name, "path": str(result.path), "files": result.files, "overwritten": result.overwritten}, human)

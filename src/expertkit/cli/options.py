@@ -16,3 +16,21 @@ ModelOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (default: from the manifest).")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, envvar="EXPERT_THREADS",
+                 help="CPU threads for torch (default: torch's choice, every core; on a shared machine fewer is faster)."),
+]
+
+
+def use_threads(threads: int | None) -> None:
+    """Apply --threads / EXPERT_THREADS before any model work (intra-op and inter-op pools)."""
+    if threads is None:
+        return
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # already fixed once parallel work ran in this process (tests, a second command)
+        pass

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from expertkit.cli.errors import handle_errors
 from expertkit.cli.options import JsonOpt
+from expertkit.cli.output import Output, esc
 
 AllowUnsignedOpt = Annotated[bool, typer.Option("--allow-unsigned", help="Install a package that has no signature.")]
 TrustOpt = Annotated[bool, typer.Option("--trust", help="Accept (and remember) a signer that is not trusted yet.")]
@@ -25,20 +25,6 @@ def register(app: typer.Typer) -> None:
     app.command("update", help="Re-install an expert from its recorded source when that offers a newer version.")(update)
 
 
-def _console():
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _warn(out, warnings: list[str]) -> None:
-    from rich.markup import escape
-
-    for w in warnings:
-        out.print(f"[yellow]warning[/] {escape(w)}")
-
-
-@handle_errors
 def install(
     source: Annotated[str, typer.Argument(help="x.expert | ./expert-dir | git+URL#ref | https://host/x.expert")],
     allow_unsigned: AllowUnsignedOpt = False,
@@ -50,44 +36,46 @@ def install(
     from expertkit.registry.install import Options
     from expertkit.registry.install import install as do_install
 
+    out = Output(json_out)
     r = do_install(source, Options(allow_unsigned=allow_unsigned, trust=trust, from_dir=from_dir, force=force))
-    if json_out:
-        typer.echo(json.dumps({"name": r.name, "version": r.version, "path": str(r.path), "signer": r.signer,
-                               "trusted": r.trusted, "dependencies": r.dependencies, "warnings": r.warnings}, indent=2))
-        return
-    out = _console()
-    _warn(out, r.warnings)
-    for dep in r.dependencies:
-        out.print(f"[green]✓[/] installed dependency {dep}")
-    signer = f"signed by {r.signer[:16]}" if r.signer else "unsigned"
-    out.print(f"[green]✓[/] installed {r.name} {r.version} -> {r.path} ({signer})")
+    out.warnings(r.warnings)
+
+    def human() -> None:
+        for dep in r.dependencies:
+            out.print(f"[green]✓[/] installed dependency {esc(dep)}")
+        signer = f"signed by {r.signer[:16]}" if r.signer else "unsigned"
+        out.print(f"[green]✓[/] installed {esc(r.name)} {esc(r.version)} -> {esc(r.path)} ({signer})")
+
+    out.result({"name": r.name, "version": r.version, "path": str(r.path), "signer": r.signer,
+                "trusted": r.trusted, "dependencies": r.dependencies, "warnings": r.warnings}, human)
 
 
-@handle_errors
 def list_experts(json_out: JsonOpt = False) -> None:
     from expertkit.registry.store import read_registry
     from expertkit.registry.versions import version_key
 
-    data = read_registry()
-    if json_out:
-        typer.echo(json.dumps(data["experts"], indent=2))
-        return
-    out = _console()
-    if not data["experts"]:
-        out.print("no experts installed (install one with `expert-cli install FILE.expert`)")
-        return
-    from rich.table import Table
+    out = Output(json_out)
+    experts = sorted(read_registry()["experts"].items())
 
-    table = Table("name", "current", "versions", "signer", "source")
-    for name, entry in sorted(data["experts"].items()):
-        record = entry["versions"].get(entry.get("current"), {})
-        versions = ", ".join(sorted(entry["versions"], key=version_key))
-        table.add_row(name, entry.get("current") or "-", versions, (record.get("signer") or "unsigned")[:16], record.get("source", ""))
-    out.print(table)
+    def human() -> None:
+        if not experts:
+            out.print("no experts installed (install one with `expert-cli install FILE.expert`)")
+            return
+        from rich.table import Table
+
+        table = Table("name", "current", "versions", "signer", "source")
+        for name, entry in experts:
+            record = entry["versions"].get(entry.get("current"), {})
+            versions = ", ".join(sorted(entry["versions"], key=version_key))
+            table.add_row(esc(name), entry.get("current") or "-", versions, (record.get("signer") or "unsigned")[:16],
+                          esc(record.get("source", "")))
+        out.table(table)
+
+    out.result({"experts": [{"name": name, **entry} for name, entry in experts]}, human)
 
 
-@handle_errors
 def info(name: Annotated[str, typer.Argument(help="Expert name (NAME or NAME@VERSION).")], json_out: JsonOpt = False) -> None:
+    out = Output(json_out)
     from expertkit.errors import RegistryError
     from expertkit.registry.store import current_record, get_expert, read_registry
     from expertkit.registry.uninstall import parse_target
@@ -106,49 +94,53 @@ def info(name: Annotated[str, typer.Argument(help="Expert name (NAME or NAME@VER
                "versions": sorted(data["experts"][wanted]["versions"]), **record,
                "description": manifest.get("description"), "capabilities": manifest.get("capabilities", []),
                "adapter": (manifest.get("base_models") or [{}])[0].get("adapters", [None])[0] if manifest else None}
-    if json_out:
-        typer.echo(json.dumps(payload, indent=2))
-        return
-    out = _console()
-    from rich.markup import escape
+    def human() -> None:
+        for key, value in payload.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value) if isinstance(value, dict) else value
+            out.print(f"[bold]{key:>18}[/] {esc(shown)}")
 
-    for key, value in payload.items():
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value) if isinstance(value, dict) else value
-        out.print(f"[bold]{key:>18}[/] {escape(str(shown))}")
+    out.result(payload, human)
 
 
-@handle_errors
 def uninstall(
     target: Annotated[str, typer.Argument(help="NAME (every version) or NAME@VERSION.")],
     force: Annotated[bool, typer.Option("--force", help="Remove even when another installed expert requires it.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     from expertkit.registry.uninstall import uninstall as do_uninstall
 
+    out = Output(json_out)
     r = do_uninstall(target, force=force)
-    out = _console()
-    _warn(out, r.warnings)
+    out.warnings(r.warnings)
     rest = f"; current is now {r.current}" if r.current else ""
-    out.print(f"[green]✓[/] removed {r.name} {', '.join(r.removed)}{rest}")
+    out.result({"name": r.name, "removed": r.removed, "current": r.current, "warnings": r.warnings},
+               lambda: out.print(f"[green]✓[/] removed {esc(r.name)} {esc(', '.join(r.removed))}{esc(rest)}"))
 
 
-@handle_errors
 def update(
     name: Annotated[str, typer.Argument(help="Installed expert name.")],
     allow_unsigned: AllowUnsignedOpt = False,
     trust: TrustOpt = False,
     from_dir: FromOpt = None,
     force: ForceOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     from expertkit.registry.install import Options
     from expertkit.registry.store import current_record, read_registry
     from expertkit.registry.update import update as do_update
 
+    out = Output(json_out)
     _, record = current_record(read_registry(), name)
     opts = Options(allow_unsigned=allow_unsigned or bool(record.get("allow_unsigned")), trust=trust, from_dir=from_dir, force=force)
     r = do_update(name, opts)
-    out = _console()
-    if not r.updated:
-        out.print(f"{name} {r.old_version} is up to date (source offers {r.new_version})")
-        return
-    _warn(out, r.install.warnings if r.install else [])
-    out.print(f"[green]✓[/] updated {name} {r.old_version} -> {r.new_version}")
+    warnings = r.install.warnings if r.install else []
+    out.warnings(warnings)
+
+    def human() -> None:
+        if r.updated:
+            out.print(f"[green]✓[/] updated {esc(name)} {esc(r.old_version)} -> {esc(r.new_version)}")
+        else:
+            out.print(f"{esc(name)} {esc(r.old_version)} is up to date (source offers {esc(r.new_version)})")
+
+    out.result({"name": name, "updated": r.updated, "old_version": r.old_version, "new_version": r.new_version,
+                "path": str(r.install.path) if r.install else None, "warnings": warnings}, human)

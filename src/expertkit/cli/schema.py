@@ -6,14 +6,11 @@ import json
 
 import typer
 
-from expertkit.cli.errors import handle_errors
-
 
 def register(app: typer.Typer) -> None:
     app.command("schema", help="Print the manifest JSON Schema (draft 2020-12).")(schema)
 
 
-@handle_errors
 def schema() -> None:
     from expertkit.manifest.schema import manifest_json_schema
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from expertkit.cli.errors import handle_errors
+from expertkit.cli.errors import WrappingGroup
 from expertkit.cli.options import JsonOpt
+from expertkit.cli.output import Output, esc, quote
 
-trust_app = typer.Typer(help="Manage the public keys whose signatures install without --trust.", no_args_is_help=True)
+trust_app = typer.Typer(cls=WrappingGroup, help="Manage the public keys whose signatures install without --trust.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,42 +21,44 @@ def register(app: typer.Typer) -> None:
     app.add_typer(trust_app, name="trust")
 
 
-def _console():
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
-@handle_errors
 def keygen(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Private key path (default: $EXPERT_HOME/keys/default).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing key.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     from expertkit.packaging.keys import generate_keypair
 
+    out = Output(json_out)
     pair = generate_keypair(output, force=force)
-    out = _console()
-    out.print(f"[green]✓[/] private key {pair.private_path} (mode 0600)")
-    out.print(f"  public key  {pair.public_path}")
-    out.print(f"  key id      {pair.key_id}")
-    out.print(f"  share the public key; others trust it with `expert-cli trust add {pair.public_path.name}`")
+
+    def human() -> None:
+        out.print(f"[green]✓[/] private key {esc(pair.private_path)} (mode 0600)")
+        out.print(f"  public key  {esc(pair.public_path)}")
+        out.print(f"  key id      {pair.key_id}")
+        out.print(f"  share the public key; others trust it with `expert-cli trust add {esc(quote(pair.public_path.name))}`")
+
+    out.result({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "key_id": pair.key_id}, human)
 
 
-@handle_errors
 def sign(
     expert: Annotated[Path, typer.Option("--expert", "-e", help="The .expert file to sign (rewritten in place).")],
     key: Annotated[Path | None, typer.Option("--key", "-k", help="Private key (default: $EXPERT_HOME/keys/default).")] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     from expertkit.packaging.signing import sign_package
 
+    out = Output(json_out)
     result = sign_package(expert, key)
-    out = _console()
-    note = " (replaced the previous signature)" if result.replaced else ""
-    out.print(f"[green]✓[/] signed {result.path} with key {result.key_id[:16]}{note}")
-    out.print(f"  sha256 {result.sha256}  -> {result.sidecar}")
+
+    def human() -> None:
+        note = " (replaced the previous signature)" if result.replaced else ""
+        out.print(f"[green]✓[/] signed {esc(result.path)} with key {result.key_id[:16]}{note}")
+        out.print(f"  sha256 {result.sha256}  -> {esc(result.sidecar)}")
+
+    out.result({"path": str(result.path), "sha256": result.sha256, "sidecar": str(result.sidecar), "key_id": result.key_id,
+                "replaced": result.replaced}, human)
 
 
-@handle_errors
 def verify(
     expert: Annotated[Path, typer.Argument(help="The .expert file.")],
     pubkey: Annotated[Path | None, typer.Option("--pubkey", help="Require this signer (instead of the trusted-keys store).")] = None,
@@ -65,51 +67,61 @@ def verify(
     from expertkit.packaging.keys import load_public_key
     from expertkit.packaging.verify import verify_package
 
+    out = Output(json_out)
     report = verify_package(expert, pubkey=load_public_key(pubkey) if pubkey else None)
-    if json_out:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        out = _console()
-        marks = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]-[/]"}
-        from rich.markup import escape
 
+    def human() -> None:
+        marks = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]-[/]"}
         for check in report.checks:
-            out.print(f"{marks[check.status]} {check.name:<10} {escape(check.detail)}")
-        verdict = "[green]verified[/]" if report.ok else f"[red]NOT verified[/]: {escape(report.summary())}"
-        out.print(f"{expert}: {verdict}")
+            out.print(f"{marks[check.status]} {check.name:<10} {esc(check.detail)}")
+        verdict = "[green]verified[/]" if report.ok else f"[red]NOT verified[/]: {esc(report.summary())}"
+        out.print(f"{esc(expert)}: {verdict}")
+
+    out.result(report.to_dict(), human)
     if not report.ok:
         raise typer.Exit(1)
 
 
+def _key(k) -> dict:
+    return {"key_id": k.key_id, "path": str(k.path)}
+
+
 @trust_app.command("add", help="Trust a public key file.")
-@handle_errors
-def trust_add(pubkey_file: Annotated[Path, typer.Argument(help="PEM public key (e.g. keys/default.pub).")]) -> None:
+def trust_add(pubkey_file: Annotated[Path, typer.Argument(help="PEM public key (e.g. keys/default.pub).")],
+              json_out: JsonOpt = False) -> None:
     from expertkit.packaging.trust import add_trusted_file
 
+    out = Output(json_out)
     key = add_trusted_file(pubkey_file)
-    _console().print(f"[green]✓[/] trusted {key.key_id[:16]} -> {key.path}")
+    out.result({"keys": [_key(key)]}, lambda: out.print(f"[green]✓[/] trusted {key.key_id[:16]} -> {esc(key.path)}"))
 
 
 @trust_app.command("list", help="List trusted keys.")
-@handle_errors
 def trust_list(json_out: JsonOpt = False) -> None:
     from expertkit.packaging.trust import list_trusted
 
+    out = Output(json_out)
     keys = list_trusted()
-    if json_out:
-        typer.echo(json.dumps([{"key_id": k.key_id, "path": str(k.path)} for k in keys], indent=2))
-        return
-    out = _console()
-    if not keys:
-        out.print("no trusted keys (add one with `expert-cli trust add KEY.pub`)")
-    for k in keys:
-        out.print(f"{k.key_id[:16]}  {k.path}")
+
+    def human() -> None:
+        if not keys:
+            out.print("no trusted keys (add one with `expert-cli trust add KEY.pub`)")
+        for k in keys:
+            out.print(f"{k.key_id[:16]}  {esc(k.path)}")
+
+    out.result({"keys": [_key(k) for k in keys]}, human)
 
 
 @trust_app.command("remove", help="Stop trusting a key (by public key file or key id).")
-@handle_errors
-def trust_remove(pubkey_file: Annotated[str, typer.Argument(help="PEM public key file, or a key id prefix (8+ hex).")]) -> None:
+def trust_remove(pubkey_file: Annotated[str, typer.Argument(help="PEM public key file, or a key id prefix (8+ hex).")],
+                 json_out: JsonOpt = False) -> None:
     from expertkit.packaging.trust import remove_trusted
 
-    for k in remove_trusted(pubkey_file):
-        _console().print(f"[green]✓[/] removed {k.key_id[:16]} ({k.path.name})")
+    out = Output(json_out)
+    removed = remove_trusted(pubkey_file)
+
+    def human() -> None:
+        for k in removed:
+            out.print(f"[green]✓[/] removed {k.key_id[:16]} ({esc(k.path.name)})")
+
+    out.result({"keys": [_key(k) for k in removed]}, human)

@@ -7,22 +7,20 @@ still written); 2 bad input (cases, flags, grammar); 3 environment (model not pr
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from expertkit.cli.errors import handle_errors
-from expertkit.cli.options import DeviceOpt, JsonOpt, ManifestOpt, ModelOpt
+from expertkit.cli.options import DeviceOpt, JsonOpt, ManifestOpt, ModelOpt, ThreadsOpt, use_threads
+from expertkit.cli.output import Output, esc
 
 
 def register(app: typer.Typer) -> None:
     app.command("test", help="Test the expert on tests/test_cases.json (optionally against the base model); exit 1 when cases fail.")(test)
 
 
-@handle_errors
 def test(
     manifest: ManifestOpt = Path("manifest.json"),
     adapter: Annotated[Path | None, typer.Option(
@@ -42,11 +40,14 @@ def test(
         "--grammar/--no-grammar", help="Constrain answers with the grammar (default: training.decoding.use_grammar).")] = None,
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     from expertkit.errors import UsageError
     from expertkit.evaluation.cases import parse_categories
 
+    out = Output(json_out)
+    use_threads(threads)
     categories = parse_categories(category)
     if checkpoints is not None and (adapter is not None or compare_base or report is not None):
         raise UsageError("--checkpoints tests every checkpoint; it can't be combined with --adapter, --compare-base or --report")
@@ -54,21 +55,20 @@ def test(
     kwargs: dict[str, Any] = dict(cases_path=cases, categories=categories, batch_size=batch_size, model=model, device=device,
                                   overrides=overrides or None)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # library deprecation chatter is not the user's business
-        warnings.simplefilter("ignore", UserWarning)
-        with _Progress(enabled=not json_out) as progress:
+        warnings.simplefilter("ignore", UserWarning)  # generation-config chatter, once per case batch
+        with out.progress() as progress:
             if checkpoints is not None:
-                outcome = _run_checkpoints(manifest, checkpoints, update_manifest, json_out, progress, kwargs)
+                outcome = _run_checkpoints(out, manifest, checkpoints, update_manifest, progress, kwargs)
             else:
-                outcome = _run_single(manifest, adapter, compare_base, update_manifest, report, json_out, progress, kwargs)
+                outcome = _run_single(out, manifest, adapter, compare_base, update_manifest, report, progress, kwargs)
     if outcome is not None:
         from expertkit.errors import TestsFailed
 
         raise TestsFailed(outcome)
 
 
-def _run_single(manifest: Path, adapter: Path | None, compare_base: bool, update: bool, report: Path | None,
-                json_out: bool, progress: Any, kwargs: dict[str, Any]) -> str | None:
+def _run_single(out: Output, manifest: Path, adapter: Path | None, compare_base: bool, update: bool, report: Path | None,
+                progress: Any, kwargs: dict[str, Any]) -> str | None:
     """Run, print, record; returns the failure message or None when the run passes."""
     from expertkit.evaluation.recording import record_suite
     from expertkit.evaluation.report import write_report
@@ -82,10 +82,8 @@ def _run_single(manifest: Path, adapter: Path | None, compare_base: bool, update
         written.append(str(manifest))
     if report is not None:
         written += [str(p) for p in write_report(suite, report)]
-    if json_out:
-        typer.echo(json.dumps({**suite.to_dict(), "written": written}, indent=2, ensure_ascii=False))
-    else:
-        _print_suite(suite, written)
+    out.warnings(suite.warnings)
+    out.result({**suite.to_dict(), "written": written}, lambda: _print_suite(out, suite, written))
     if compare_base and not suite.beats_base:
         return (f"expert {suite.quality['benchmark_score']} vs base {suite.quality['base_model_score']}: margin {suite.margin} "
                 f"does not exceed evaluation.min_improvement {suite.min_improvement}")
@@ -94,25 +92,20 @@ def _run_single(manifest: Path, adapter: Path | None, compare_base: bool, update
     return None
 
 
-def _print_suite(suite: Any, written: list[str]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
+def _print_suite(out: Output, suite: Any, written: list[str]) -> None:
     from rich.table import Table
 
-    out = Console(highlight=False, soft_wrap=True)
-    for note in suite.warnings:
-        out.print(f"[yellow]warning[/] {escape(note)}")
-    table = Table(title=f"{suite.adapter}: {suite.passed}/{suite.total} passed", title_justify="left")
+    table = Table(title=f"{esc(suite.adapter)}: {suite.passed}/{suite.total} passed", title_justify="left")
     for col in ("case", "category", "match", "expert", "latency ms") + (("base",) if suite.base is not None else ()) + ("why",):
         table.add_column(col)
     base = {r.id: r for r in suite.base or []}
     for r in suite.expert:
-        row = [escape(r.id), r.category, r.match, _mark(r.passed), f"{r.latency_ms:.0f}"]
+        row = [esc(r.id), r.category, r.match, _mark(r.passed), f"{r.latency_ms:.0f}"]
         if suite.base is not None:
             row.append(_mark(base[r.id].passed))
-        row.append(escape(r.reason if not r.passed else ""))
+        row.append(esc(r.reason if not r.passed else ""))
         table.add_row(*row)
-    out.print(table)
+    out.table(table)
     q = suite.quality
     line = f"benchmark_score {q['benchmark_score']}/10"
     if suite.base is not None:
@@ -125,16 +118,15 @@ def _print_suite(suite: Any, written: list[str]) -> None:
         out.print(f"perf: +{p['latency_ms_overhead']} ms/token with the adapter · adapter {p['vram_mb_overhead']} MB · "
                   f"batch sizes {p['supported_batch_sizes']}")
     for path in written:
-        out.print(f"wrote {escape(path)}")
+        out.print(f"wrote {esc(path)}")
 
 
 def _mark(passed: bool) -> str:
     return "[green]pass[/]" if passed else "[red]FAIL[/]"
 
 
-def _run_checkpoints(manifest: Path, directory: Path, update: bool, json_out: bool, progress: Any,
+def _run_checkpoints(out: Output, manifest: Path, directory: Path, update: bool, progress: Any,
                      kwargs: dict[str, Any]) -> str | None:
-    from rich.console import Console
     from rich.table import Table
 
     from expertkit.evaluation.checkpoints import record_checkpoints, run_checkpoints
@@ -144,56 +136,20 @@ def _run_checkpoints(manifest: Path, directory: Path, update: bool, json_out: bo
     progress.stop()
     if update:
         update_manifest(manifest, lambda raw: record_checkpoints(raw, results, best))
-    if json_out:
-        typer.echo(json.dumps({"checkpoints": [r.to_dict() for r in results], "best": best.to_dict(),
-                               "written": [str(manifest)] if update else []}, indent=2))
-    else:
-        table = Table(title=f"checkpoints in {directory}", title_justify="left")
+
+    def human() -> None:
+        table = Table(title=f"checkpoints in {esc(directory)}", title_justify="left")
         for col in ("step", "checkpoint", "score", "passed", ""):
             table.add_column(col)
         for r in results:
-            table.add_row(str(r.step), r.path, f"{r.score}", f"{r.passed}/{r.total}", "[green]best[/]" if r is best else "")
-        out = Console(highlight=False, soft_wrap=True)
-        out.print(table)
-        out.print(f"best: {best.path} (score {best.score}; ties go to the earlier step)")
+            table.add_row(str(r.step), esc(r.path), f"{r.score}", f"{r.passed}/{r.total}", "[green]best[/]" if r is best else "")
+        out.table(table)
+        out.print(f"best: {esc(best.path)} (score {best.score}; ties go to the earlier step)")
         if update:
-            out.print(f"wrote training.alternative_checkpoints and training.packaging_checkpoint to {manifest}")
+            out.print(f"wrote training.alternative_checkpoints and training.packaging_checkpoint to {esc(manifest)}")
+
+    out.result({"checkpoints": [r.to_dict() for r in results], "best": best.to_dict(),
+                "written": [str(manifest)] if update else []}, human)
     if best.passed < best.total:
         return f"best checkpoint {best.path} passed {best.passed} of {best.total} test case(s)"
     return None
-
-
-class _Progress:
-    """A rich progress bar on stderr, one task per label (expert, base)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                console=Console(stderr=True), transient=True)
-            self.bar.start()
-        return self
-
-    def update(self, done: int, total: int, label: str) -> None:
-        if self.bar is None:
-            return
-        if label not in self.tasks:
-            self.tasks[label] = self.bar.add_task(label, total=total)
-        self.bar.update(self.tasks[label], completed=done, total=total)
-        if done >= total:  # a new suite (next checkpoint) starts fresh tasks
-            self.bar.remove_task(self.tasks.pop(label))
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

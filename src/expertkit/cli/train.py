@@ -16,15 +16,13 @@ from typing import Annotated, Any
 
 import typer
 
-from expertkit.cli.errors import handle_errors
-from expertkit.cli.options import DeviceOpt, ManifestOpt, ModelOpt, SeedOpt
+from expertkit.cli.options import DeviceOpt, ManifestOpt, ModelOpt, SeedOpt, ThreadsOpt, use_threads
 
 
 def register(app: typer.Typer) -> None:
     app.command("train", help="Train the expert's adapter (lora, dora, ia3) or a soft prompt; writes weights/<model>/.")(train)
 
 
-@handle_errors
 def train(
     manifest: ManifestOpt = Path("manifest.json"),
     dataset: Annotated[Path | None, typer.Option("--dataset", help="Training split (default: training.dataset.path).")] = None,
@@ -48,6 +46,7 @@ def train(
         str | None, typer.Option("--soft-prompt", help="Train this soft_prompts[] entry (prompt tuning) instead of the adapter.")
     ] = None,
     json_logs: Annotated[bool, typer.Option("--json-logs", help="One JSON object per event on stdout instead of the progress bar.")] = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     from expertkit.errors import UsageError
     from expertkit.training.run import TrainOptions
@@ -60,6 +59,7 @@ def train(
         resume=checkpoint if checkpoint is not None else resume,
         device=device, epochs=epochs, max_steps=max_steps, seed=seed, soft_prompt=soft_prompt,
     )
+    use_threads(threads)
     view = JsonEvents() if json_logs else RichEvents()
     try:
         result = run_training(manifest, options, on_event=view)
@@ -90,9 +90,9 @@ class RichEvents:
     """A rich progress bar plus one line per warning, evaluation and checkpoint, on stderr."""
 
     def __init__(self) -> None:
-        from rich.console import Console
+        from expertkit.cli.output import Output
 
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = Output().err
         self.progress: Any = None
         self.task: Any = None
         self.fields = {"loss": "-", "lr": "-", "tps": "-"}

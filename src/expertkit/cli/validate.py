@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from expertkit.cli.errors import handle_errors
 from expertkit.cli.options import JsonOpt, ManifestOpt
+from expertkit.cli.output import Output, esc
 
 
 def register(app: typer.Typer) -> None:
     app.command("validate", help="Check a manifest: types, ranges, names, files. Exit 2 on errors.")(validate)
 
 
-@handle_errors
 def validate(
     manifest: ManifestOpt = Path("manifest.json"),
     json_out: JsonOpt = False,
@@ -25,28 +23,27 @@ def validate(
     from expertkit.errors import ManifestError
     from expertkit.manifest.loader import inspect_manifest
 
+    out = Output(json_out)
     try:
         loaded, problems = inspect_manifest(manifest)
     except ManifestError as exc:
         if not json_out:
             raise
-        # unreadable / not JSON: still one JSON document on stdout for machines
-        _print_json(manifest, None, [{"path": "", "message": exc.message, "severity": "error"}], [])
+        # unreadable / not JSON: still the validate report's shape, so machines read one shape
+        out.result(_payload(manifest, None, [{"path": "", "message": exc.message, "severity": "error"}], []))
         raise typer.Exit(2) from None
     if strict:
         problems = [type(p)(p.path, p.message, "error") for p in problems]
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
-    if json_out:
-        _print_json(manifest, loaded, [p.to_dict() for p in errors], [p.to_dict() for p in warnings])
-    else:
-        _print_text(manifest, loaded, errors, warnings, strict)
+    out.result(_payload(manifest, loaded, [p.to_dict() for p in errors], [p.to_dict() for p in warnings]),
+               lambda: _print_text(out, manifest, loaded, errors, warnings, strict))
     if errors:
         raise typer.Exit(2)
 
 
-def _print_json(manifest: Path, loaded, errors: list[dict], warnings: list[dict]) -> None:
-    payload = {
+def _payload(manifest: Path, loaded, errors: list[dict], warnings: list[dict]) -> dict:
+    return {
         "manifest": str(manifest),
         "valid": not errors,
         "name": loaded.model.name if loaded and not errors else None,
@@ -55,25 +52,20 @@ def _print_json(manifest: Path, loaded, errors: list[dict], warnings: list[dict]
         "errors": errors,
         "warnings": warnings,
     }
-    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
-def _print_text(manifest: Path, loaded, errors: list, warnings: list, strict: bool) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    out = Console(highlight=False, soft_wrap=True)
+def _print_text(out: Output, manifest: Path, loaded, errors: list, warnings: list, strict: bool) -> None:
     # escape: messages quote user text, which may contain [rich] markup
     for p in errors:
-        out.print(f"[red]error[/]   {escape(str(p))}")
+        out.print(f"[red]error[/]   {esc(str(p))}")
     for p in warnings:
-        out.print(f"[yellow]warning[/] {escape(str(p))}")
+        out.print(f"[yellow]warning[/] {esc(str(p))}")
     unknown = [p.path for p in warnings + errors if p.message.startswith("unknown key")]
     if unknown:
-        out.print(f"unknown keys (kept as is; typos?): {escape(', '.join(unknown))}")
-    where = escape(str(manifest))
+        out.print(f"unknown keys (kept as is; typos?): {esc(', '.join(unknown))}")
+    where = esc(str(manifest))
     if not errors:
-        name = escape(f"{loaded.model.name} {loaded.model.version}") if loaded else where
+        name = esc(f"{loaded.model.name} {loaded.model.version}") if loaded else where
         note = " (schema 1.0, migrated to 2.0 in memory)" if loaded and loaded.migrated_from else ""
         out.print(f"[green]✓[/] {where}: {name} is valid{note}; {len(warnings)} warning(s)")
     else:

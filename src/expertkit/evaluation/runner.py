@@ -129,12 +129,9 @@ def run_cases(engine: Any, cases: list[TestCase], *, experts: Any = None, batch_
 
 def default_adapter(loaded: Any, model: str | None = None) -> Path:
     """training.packaging_checkpoint when set, else weights/<model-slug>/final (relative to the manifest)."""
-    from expertkit.manifest.model import model_slug
+    from expertkit.manifest.layout import default_adapter_dir
 
-    chosen = loaded.model.training.packaging_checkpoint
-    if chosen:
-        return loaded.resolve(chosen)
-    return loaded.resolve(Path("weights") / model_slug(loaded.model.base_model(model).name) / "final")
+    return default_adapter_dir(loaded, model)
 
 
 def display_path(path: Path, base: Path) -> str:

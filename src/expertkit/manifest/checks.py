@@ -8,6 +8,7 @@ from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from expertkit.manifest.layout import grammar_path
 from expertkit.manifest.model import NAME_PATTERN, SEMVER_PATTERN, Manifest, TrainingConfig
 from expertkit.manifest.problems import Problem
 
@@ -210,7 +211,7 @@ def _files(m: Manifest, base: Path) -> list[Problem]:
     dec = m.training.decoding
     if dec.grammar_file and not _exists(base, dec.grammar_file, file_only=True):
         out.append(Problem("training.decoding.grammar_file", f"{dec.grammar_file} not found (expected a GBNF file, relative to the manifest)"))
-    elif dec.use_grammar and not dec.grammar_file and not _exists(base, "grammar.gbnf", file_only=True):
+    elif dec.use_grammar and grammar_path(m, base) is None:
         out.append(Problem("training.decoding.use_grammar", "true, but there is no grammar.gbnf beside the manifest and no grammar_file"))
     for i, sp in enumerate(m.soft_prompts):
         if sp.path and not _exists(base, sp.path):

@@ -2,7 +2,8 @@
 
 Members (see DESIGN.md): manifest.json (filtered to one base model, adapters[0] filled),
 adapter_config.json, adapter_model.safetensors, soft_prompts/*.safetensors, grammar.gbnf,
-README.md, LICENSE, tests/test_cases.json (with include_tests) and DIGESTS. The source
+README.md, LICENSE, tests/test_cases.json (with include_tests), routing/ (example embeddings for
+the router, when the expert has a training split; see routing_member.py) and DIGESTS. The source
 manifest then gets the same adapters[0] (with its real path) and training.packaging_checkpoint.
 """
 
@@ -14,16 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expertkit.errors import PackageError, UsageError
+from expertkit.errors import PackageError
+from expertkit.manifest.layout import GRAMMAR_NAME, default_adapter_dir, grammar_path, package_path, pick_base_model
 from expertkit.manifest.loader import LoadedManifest, load_manifest, migrate
-from expertkit.manifest.model import model_slug
 from expertkit.manifest.rewrite import adapters_list, base_model_entry, set_path, update_manifest
 from expertkit.packaging.adapter_info import AdapterInfo, read_adapter, refuse_pickle
 from expertkit.packaging.archive import write_archive
 from expertkit.packaging.digests import DIGESTS_NAME, render_digests, sha256_bytes
 from expertkit.packaging.reader import ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, MANIFEST_NAME, PICKLE_SUFFIXES
 
-GRAMMAR_NAME = "grammar.gbnf"
 TEST_CASES = "tests/test_cases.json"
 
 
@@ -36,16 +36,6 @@ class BuildResult:
     adapter: AdapterInfo
     base_model: str
     warnings: list[str] = field(default_factory=list)
-
-
-def default_output(loaded: LoadedManifest, model_name: str) -> Path:
-    m = loaded.model
-    return loaded.resolve("weights") / f"{m.name}-{model_slug(model_name)}.v{m.version}.expert"
-
-
-def default_weights(loaded: LoadedManifest, model_name: str) -> Path:
-    chosen = loaded.model.training.packaging_checkpoint
-    return loaded.resolve(chosen) if chosen else loaded.resolve(Path("weights") / model_slug(model_name) / "final")
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -64,9 +54,8 @@ def _extra_files(loaded: LoadedManifest, include_tests: bool) -> dict[str, Path]
         if src.suffix.lower() in PICKLE_SUFFIXES or src.suffix.lower() != ".safetensors":
             raise PackageError(f"soft_prompts[{i}].path: {sp.path} is not a .safetensors file (pickle files are refused)")
         out[f"soft_prompts/{src.name}"] = src
-    dec = m.training.decoding
-    grammar = loaded.resolve(dec.grammar_file) if dec.grammar_file else loaded.resolve(GRAMMAR_NAME)
-    if grammar.is_file():
+    grammar = grammar_path(m, loaded.base_dir)
+    if grammar is not None and grammar.is_file():
         out[GRAMMAR_NAME] = grammar
     for name in ("README.md", "LICENSE"):
         if loaded.resolve(name).is_file():
@@ -77,6 +66,33 @@ def _extra_files(loaded: LoadedManifest, include_tests: bool) -> dict[str, Path]
             raise PackageError(f"--include-tests: {cases} not found", hint="write tests/test_cases.json, or drop --include-tests")
         out[TEST_CASES] = cases
     return out
+
+
+def _routing_files(loaded: LoadedManifest, embedder: Any, warnings: list[str]) -> dict[str, bytes]:
+    """routing/ members from the training split; none (the router uses the manifest alone) without one."""
+    from expertkit.packaging.digests import sha256_file
+    from expertkit.packaging.routing_member import build_routing_members, description_text, split_prompts
+
+    m = loaded.model
+    split = loaded.resolve(m.training.dataset.path)
+    if not split.is_file():
+        return {}
+    prompts = split_prompts(split)
+    if not prompts:
+        warnings.append(f"{m.training.dataset.path}: no user prompts; the package routes by its manifest only")
+        return {}
+    if embedder is None or isinstance(embedder, str | Path):
+        from expertkit.errors import ExpertError
+        from expertkit.models.embedding import load_embedder
+
+        try:
+            embedder = load_embedder(embedder)
+        except ExpertError as exc:
+            warnings.append(f"no routing examples in the package ({exc.message}); it routes by its manifest only")
+            return {}
+    hint = m.routing.router_hint if m.routing else None
+    return build_routing_members(prompts, description_text(m.description, hint), embedder,
+                                 source=m.training.dataset.path, source_sha256=sha256_file(split))
 
 
 def _base_digest(entry: dict[str, Any], warnings: list[str]) -> None:
@@ -137,15 +153,16 @@ def _update_source(loaded: LoadedManifest, model_name: str, adapter: AdapterInfo
 
 
 def build_package(manifest: str | Path, *, weights: str | Path | None = None, output: str | Path | None = None,
-                  model: str | None = None, include_tests: bool = False, update_source: bool = True) -> BuildResult:
-    """Build the package; returns where it is and what is in it. Raises PackageError/ManifestError."""
+                  model: str | None = None, include_tests: bool = False, update_source: bool = True,
+                  routing: bool = True, embedder: Any = None) -> BuildResult:
+    """Build the package; returns where it is and what is in it. Raises PackageError/ManifestError.
+
+    ``embedder`` computes the routing/ examples: a loaded embedder, a name for `load_embedder`, or
+    None for the default; ``routing=False`` leaves routing/ out.
+    """
     loaded = load_manifest(manifest)
-    try:
-        spec = loaded.model.base_model(model)
-    except KeyError:
-        names = ", ".join(b.name for b in loaded.model.base_models)
-        raise UsageError(f"--model {model!r} is not one of the manifest's base_models ({names})") from None
-    weights_dir = Path(weights) if weights else default_weights(loaded, spec.name)
+    spec = pick_base_model(loaded, model)
+    weights_dir = Path(weights) if weights else default_adapter_dir(loaded, spec.name)
     refuse_pickle(weights_dir)
     adapter = read_adapter(weights_dir)
     warnings: list[str] = []
@@ -160,8 +177,10 @@ def build_package(manifest: str | Path, *, weights: str | Path | None = None, ou
         raise PackageError(f"{weights_dir}: adapter weights changed while packaging; try again")
     for name, src in extra.items():
         files[name] = src.read_bytes()
+    if routing:
+        files.update(_routing_files(loaded, embedder, warnings))
     files[DIGESTS_NAME] = render_digests(files)
-    out = Path(output) if output else default_output(loaded, spec.name)
+    out = Path(output) if output else package_path(loaded, spec.name)
     data = write_archive(out, files)
     from expertkit.packaging.signing import write_sidecar
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.data.chat_format import Message
+from expertkit.manifest.layout import pick_base_model
 from expertkit.runtime.adapter_source import AdapterSource, open_adapter
 from expertkit.runtime.compose import Chain, ExpertInfo, Link, chain_settings, resolve
 from expertkit.runtime.grammar_cache import GrammarCache
@@ -136,7 +137,7 @@ class InferenceEngine:
         from expertkit.models.loading import load_base
 
         loaded = manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest)
-        spec = _pick_base(loaded, model)
+        spec = pick_base_model(loaded, model)
         opened = not isinstance(adapter, AdapterSource) and adapter is not None
         source = open_adapter(adapter) if opened else adapter
         try:
@@ -339,13 +340,3 @@ class InferenceEngine:
     def vocab_size(self) -> int:
         """Width of the model's logits (may exceed the tokenizer's vocabulary: padding)."""
         return int(self.base.model.get_output_embeddings().weight.shape[0])
-
-
-def _pick_base(loaded: Any, model: str | None) -> Any:
-    from expertkit.errors import UsageError
-
-    try:
-        return loaded.model.base_model(model)
-    except KeyError:
-        names = ", ".join(bm.name for bm in loaded.model.base_models)
-        raise UsageError(f"model {model!r} is not one of the manifest's base_models ({names})") from None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import UsageError
+from expertkit.manifest.layout import grammar_path
 from expertkit.runtime.grammar_slots import GrammarSlot
 
 OVERRIDABLE = (
@@ -84,7 +85,6 @@ def settings_from_manifest(loaded: Any) -> DecodingSettings:
     per-call ``use_grammar=True`` works without naming it.
     """
     dec = loaded.model.training.decoding
-    grammar = loaded.resolve(dec.grammar_file) if dec.grammar_file else loaded.resolve("grammar.gbnf")
     settings = DecodingSettings(
         temperature=dec.temperature,
         top_p=dec.top_p,
@@ -94,7 +94,7 @@ def settings_from_manifest(loaded: Any) -> DecodingSettings:
         stop_sequences=tuple(dec.stop_sequences),
         enable_thinking=dec.enable_thinking,
         use_grammar=dec.use_grammar,
-        grammar_file=grammar if (dec.grammar_file or grammar.is_file()) else None,
+        grammar_file=grammar_path(loaded.model, loaded.base_dir),
         grammar_slots=tuple(GrammarSlot(rule, slot.message, slot.pattern) for rule, slot in dec.grammar_slots.items()),
         reasoning_rule=dec.reasoning_rule,
     )

@@ -21,8 +21,10 @@ from typing import Any
 
 from expertkit.atomic import write_json, write_jsonl
 from expertkit.errors import DatasetError, UsageError
+from expertkit.manifest import layout
+from expertkit.manifest.layout import pick_base_model
 from expertkit.manifest.loader import LoadedManifest, load_manifest
-from expertkit.manifest.model import BaseModelSpec, SoftPrompt, TrainingConfig, model_slug
+from expertkit.manifest.model import BaseModelSpec, SoftPrompt, TrainingConfig
 from expertkit.training import checkpoints as ckpt
 from expertkit.training.adapters import AdapterContext, AdapterPlan, get_method, plan_adapter
 from expertkit.training.callbacks import EventSink, make_event_callback, quiet_libraries
@@ -72,11 +74,7 @@ class _Setup:
 
 
 def _pick_model(loaded: LoadedManifest, name: str | None) -> tuple[BaseModelSpec, str]:
-    try:
-        spec = loaded.model.base_model(name)
-    except KeyError:
-        names = ", ".join(s.name for s in loaded.model.base_models)
-        raise UsageError(f"--model {name}: not one of the manifest's base_models ({names})") from None
+    spec = pick_base_model(loaded, name)
     return spec, f"base_models[{loaded.model.base_models.index(spec)}]"
 
 
@@ -87,7 +85,7 @@ def _pick_soft_prompt(loaded: LoadedManifest, name: str | None) -> tuple[SoftPro
         if sp.name == name:
             return sp, f"soft_prompts[{i}]"
     names = ", ".join(sp.name for sp in loaded.model.soft_prompts) or "none declared"
-    raise UsageError(f"--soft-prompt {name}: not in the manifest's soft_prompts ({names})")
+    raise UsageError(f"soft prompt {name!r} is not in the manifest's soft_prompts ({names})", param="soft_prompt")
 
 
 def _resolve(manifest_path: Path, opts: TrainOptions, warn: Any, sink: EventSink) -> _Setup:
@@ -120,8 +118,7 @@ def _resolve(manifest_path: Path, opts: TrainOptions, warn: Any, sink: EventSink
             f"{val_path or '(training.dataset.validation_path not set)'} does not exist",
             hint="run `expert-cli dataset prepare`, pass --validation PATH, or set evaluation_strategy to no",
         )
-    output = opts.output or loaded.resolve("weights")
-    run_dir = output / model_slug(spec.name)
+    run_dir = layout.run_dir(loaded, spec.name, opts.output)
     if soft_prompt is not None:
         run_dir = run_dir / "soft_prompts" / soft_prompt.name
     return _Setup(loaded, spec, spec_field, cfg, method, soft_prompt, sp_field, train_path, val_path, run_dir,
@@ -132,7 +129,7 @@ def _resume_point(run_dir: Path, resume: bool | Path) -> Path | None:
     if resume is True:
         latest = ckpt.find_latest(run_dir)
         if latest is None:
-            raise UsageError(f"--resume: no complete checkpoint in {run_dir}", hint="train without --resume first")
+            raise UsageError(f"no complete checkpoint in {run_dir} to resume from", param="resume", hint="train without --resume first")
         return latest
     if resume:
         return ckpt.check_resume_path(Path(resume))
