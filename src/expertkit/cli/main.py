@@ -11,7 +11,7 @@ import sys
 import typer
 
 from expertkit import __version__
-from expertkit.cli import ask, dataset, models, new, package, registry, route, schema, signing, test, train, validate
+from expertkit.cli import ask, dataset, models, new, package, registry, route, schema, serve, signing, test, train, validate
 from expertkit.cli.errors import ExpertGroup, interrupted
 from expertkit.cli.warnings_filter import quiet_warnings
 
@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 # Order here is the order in `--help`.
-COMMAND_MODULES = (new, validate, schema, models, dataset, train, test, package, signing, registry, ask, route)
+COMMAND_MODULES = (new, validate, schema, models, dataset, train, test, package, signing, registry, ask, route, serve)
 
 
 def _version(value: bool) -> None:

@@ -208,12 +208,14 @@ class InferenceEngine:
 
     def stream_batch(self, requests: Sequence[str | Request | list[Message]], *, experts: Experts = None,
                      batch_size: int = 8, cancel: threading.Event | None = None, min_new_tokens: int | None = None,
-                     deltas: bool = True, **overrides: Any) -> Iterator[Delta]:
-        """The core: deltas of every request (``row`` = its index), batch after batch."""
+                     deltas: bool = True, stop_row: Callable[[int], bool] | None = None,
+                     **overrides: Any) -> Iterator[Delta]:
+        """The core: deltas of every request (``row`` = its index), batch after batch.
+        ``stop_row(index)`` true stops that request alone (a server's client went away)."""
         rows = self._rows(requests, experts, overrides)
         cancel = cancel if cancel is not None else threading.Event()
         for batch in self._batches(rows, max(1, batch_size), min_new_tokens):
-            yield from self._stream_batch(batch, cancel, min_new_tokens, deltas)
+            yield from self._stream_batch(batch, cancel, min_new_tokens, deltas, stop_row)
 
     def _rows(self, requests: Sequence[Any], experts: Experts, overrides: dict[str, Any]) -> list[_Row]:
         plans: dict[Any, Resolved] = {}
@@ -253,7 +255,7 @@ class InferenceEngine:
                 yield members[start:start + size]
 
     def _stream_batch(self, rows: list[_Row], cancel: threading.Event, min_new_tokens: int | None,
-                      deltas: bool) -> Iterator[Delta]:
+                      deltas: bool, stop_row: Callable[[int], bool] | None = None) -> Iterator[Delta]:
         settings = rows[0].plan.settings
         decode = lambda ids: self.tokenizer.decode(ids, skip_special_tokens=False)  # noqa: E731
         texts = [RowText(decode, prefill(settings.enable_thinking) if prefill(settings.enable_thinking) == OPEN_THINK else "",
@@ -264,7 +266,8 @@ class InferenceEngine:
 
         def work(emit: Callable[[Any], None]) -> Any:
             if deltas:
-                batch.on_token = lambda row, token: (emit((row, token)), not cancel.is_set())[1]
+                batch.on_token = lambda row, token: (emit((row, token)), not cancel.is_set()
+                                                     and not (stop_row is not None and stop_row(rows[row].index)))[1]
             started = time.perf_counter()
             outs = self.run_batch(batch)
             return outs, (time.perf_counter() - started) * 1000

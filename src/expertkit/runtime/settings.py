@@ -17,7 +17,7 @@ from expertkit.runtime.grammar_slots import GrammarSlot
 
 OVERRIDABLE = (
     "temperature", "top_p", "top_k", "min_p", "max_new_tokens", "stop_sequences",
-    "enable_thinking", "use_grammar", "grammar_file",
+    "enable_thinking", "use_grammar", "grammar_file", "grammar_slots", "reasoning_rule",
 )
 
 
