@@ -2,7 +2,7 @@
 
 The same loaded weights serve both sides (the adapter is switched off with PEFT's
 `disable_adapter()`), runs are interleaved, and each run's figure is the median time between
-decoding steps after the prefill (`expertkit.runtime.timing`). Prints both medians and the ratio
+decoding steps after the prefill (`expertkit.evaluation.timing`). Prints both medians and the ratio
 (the composition issue targets <= 1.05x).
 
     .venv/bin/python bench/adapter_overhead.py                          # smollm2-135m-instruct, random LoRA r=16
@@ -45,20 +45,20 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from expertkit.evaluation.timing import compare_latency
     from expertkit.models.loading import load_base
-    from expertkit.runtime.adapter_source import open_adapter
     from expertkit.runtime.engine import InferenceEngine
     from expertkit.runtime.settings import DecodingSettings
-    from expertkit.runtime.timing import compare_latency
 
     if args.threads:
         torch.set_num_threads(args.threads)
     base = load_base(str(args.model_dir) if args.model_dir else args.model, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         adapter_dir = args.adapter or random_adapter(base.resolved.path, Path(tmp) / "adapter", args.kind, args.rank)
-        engine = InferenceEngine(base, DecodingSettings(), adapter=open_adapter(adapter_dir))
+        engine = InferenceEngine(base, DecodingSettings())
+        expert = engine.attach(adapter_dir, name="adapter")
         prompt = "Write an SQL query that lists the names of users older than 30, ordered by name."
-        samples = compare_latency(engine, prompt, {"base": {"use_adapter": False}, "adapter": {"use_adapter": True}},
+        samples = compare_latency(engine, prompt, {"base": {"experts": []}, "adapter": {"experts": ["adapter"]}},
                                   tokens=args.tokens, repeats=args.repeats)
         engine.close()
     b, a = samples["base"].median, samples["adapter"].median
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'':10}{'ms/token (median)':>20}{'runs':>40}")
     for name, s in samples.items():
         print(f"{name:10}{s.median:20.2f}    {', '.join(f'{x:.2f}' for x in s.per_token_ms)}")
-    print(f"ratio adapter/base: {a / b:.3f}x  (overhead {a - b:+.2f} ms/token; adapter params {engine.adapter_param_bytes / 2**20:.2f} MB)")
+    print(f"ratio adapter/base: {a / b:.3f}x  (overhead {a - b:+.2f} ms/token; adapter params {expert.param_bytes / 2**20:.2f} MB)")
     return 0
 
 

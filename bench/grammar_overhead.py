@@ -3,7 +3,7 @@
 Both variants decode the same prompt greedily on the same loaded model; the grammar variant
 runs the engine's grammar processor (`expertkit.runtime.constrained`: xgrammar token bitmask
 each step) from the first answer token. Each run's figure is the median time between decoding
-steps after the prefill (`expertkit.runtime.timing`), so the two are comparable even though the
+steps after the prefill (`expertkit.evaluation.timing`), so the two are comparable even though the
 grammar decides its own output length. Target: grammar/free <= 1.10x.
 
     .venv/bin/python bench/grammar_overhead.py                       # smollm2-135m-instruct, built-in SQL grammar
@@ -45,10 +45,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from expertkit.evaluation.timing import compare_latency
     from expertkit.models.loading import load_base
     from expertkit.runtime.engine import InferenceEngine
     from expertkit.runtime.settings import DecodingSettings
-    from expertkit.runtime.timing import compare_latency
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -71,6 +71,10 @@ class RegistryError(ExpertError):
     """Install/uninstall/update cannot proceed (missing dependency, cycle, guard)."""
 
 
+class CompositionError(ExpertError):
+    """Experts that can't be attached or composed as asked (misfit, missing requirement, conflict)."""
+
+
 class EnvironmentProblem(ExpertError):
     """Something the machine lacks: a model not prepared, a dependency not installed."""
 

@@ -42,3 +42,17 @@ def test_train_throughput_runs(tiny_llama_dir):
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ratio" in done.stdout, done.stdout
+
+
+def test_runtime_bench_prints_every_key(tiny_llama_dir, capsys):
+    import json
+
+    bench = _load("runtime")
+    assert bench.main(["--model-dir", str(tiny_llama_dir), "--tokens", "4", "--batch-tokens", "3", "--repeats", "1",
+                       "--threads", "1", "--rank", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"cold_attach_ms", "hot_swap_ms_median", "hot_swap_ms_p99", "token_latency_ratio_expert",
+                           "token_latency_ratio_composed2", "mixed_batch_speedup", "base_tokens_per_s",
+                           "bandwidth_bound_tokens_per_s", "batch8_step_ms", "batch8_step_bound_ms", "ram_mb_per_expert",
+                           "hf_generate_tokens_per_s"}
+    assert all(isinstance(v, (int, float)) and v > 0 for v in result.values()), result

@@ -18,7 +18,7 @@ PROMPT = "list the users"
 def answers(tiny_engine) -> dict[str, str]:
     """The greedy answers of the expert and of the base model for PROMPT (the expert dirs below use the same settings)."""
     expert = tiny_engine.generate([PROMPT])[0].answer
-    base = tiny_engine.generate([PROMPT], use_adapter=False)[0].answer
+    base = tiny_engine.generate([PROMPT], experts=[])[0].answer
     assert expert != base
     return {"expert": expert, "base": base}
 
@@ -156,7 +156,7 @@ def test_checkpoints_pick_the_best_then_become_the_default(cli, expert, tiny_lla
     make_lora(tiny_llama_dir, late, seed=1)  # the same weights as final/
     (late / "trainer_state.json").write_text(json.dumps({"global_step": 4}))
     with InferenceEngine.from_manifest(expert / "manifest.json", early) as engine:
-        assert engine.adapter_param_bytes > 0 and isinstance(engine.generate([PROMPT])[0].answer, str)
+        assert engine.pool.get("expert-demo").param_bytes > 0 and isinstance(engine.generate([PROMPT])[0].answer, str)
     res = run(cli, expert, "--checkpoints", run_dir, "--update-manifest")
     assert res.exit_code == 0, res
     assert "best: weights/" in res.stdout and "checkpoint-4" in res.stdout

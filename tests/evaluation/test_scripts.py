@@ -20,7 +20,7 @@ PROMPT = "list the users"
 
 @pytest.fixture(scope="module")
 def answers(tiny_engine) -> dict[str, str]:
-    return {"expert": tiny_engine.generate([PROMPT])[0].answer, "base": tiny_engine.generate([PROMPT], use_adapter=False)[0].answer}
+    return {"expert": tiny_engine.generate([PROMPT])[0].answer, "base": tiny_engine.generate([PROMPT], experts=[])[0].answer}
 
 
 @pytest.fixture

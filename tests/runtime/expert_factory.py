@@ -73,3 +73,31 @@ def write_cases(root: Path, cases: list[dict]) -> Path:
 def case(case_id: str, expected: Any, *, match: str = "exact", category: str = "basic", input: str = "list the users", **extra: Any) -> dict:
     return {"id": case_id, "name": case_id, "input": input, "expected_output": expected, "description": "",
             "category": category, "match": match, **extra}
+
+
+def make_adapter(base_dir: Path, out_dir: Path, kind: str, *, seed: int = 1) -> Path:
+    """A real PEFT adapter of ``kind`` (lora, dora, ia3, prompt_tuning) with random, output-changing weights."""
+    import torch
+    from peft import IA3Config, LoraConfig, PromptTuningConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    if kind == "lora":
+        return make_lora(base_dir, out_dir, seed=seed)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir))
+    configs = {
+        "dora": lambda: LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], use_dora=True, init_lora_weights=False),
+        "ia3": lambda: IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"]),
+        "prompt_tuning": lambda: PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3),
+    }
+    peft_model = get_peft_model(model, configs[kind]())
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_A" in name or "lora_B" in name:
+                param.mul_(4.0)
+            elif "ia3_l" in name:
+                param.copy_(1.0 + 0.8 * torch.randn_like(param))
+            elif "prompt_encoder" in name:
+                param.mul_(30.0)
+    peft_model.save_pretrained(str(out_dir))
+    return out_dir

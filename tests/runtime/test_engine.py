@@ -12,24 +12,25 @@ from expertkit.runtime.prompts import Request
 PROMPTS = ["list the users", "x", "how many orders were placed in total last year?", "schema: users(id, name)", "count"]
 
 
-def test_adapter_changes_outputs_and_can_be_disabled(tiny_engine):
+def test_expert_changes_outputs_and_base_is_a_request(tiny_engine):
     with_adapter = [g.text for g in tiny_engine.generate(PROMPTS)]
-    base = [g.text for g in tiny_engine.generate(PROMPTS, use_adapter=False)]
-    with tiny_engine.adapter_disabled():
-        base_again = [g.text for g in tiny_engine.generate(PROMPTS)]
+    base = [g.text for g in tiny_engine.generate(PROMPTS, experts=[])]
+    base_again = [g.text for g in tiny_engine.generate([Request(input=p, experts=()) for p in PROMPTS])]
     assert base == base_again
     assert with_adapter != base
-    assert [g.text for g in tiny_engine.generate(PROMPTS)] == with_adapter  # the switch is undone
+    assert [g.text for g in tiny_engine.generate(PROMPTS)] == with_adapter  # nothing stays switched
+    assert tiny_engine.generate(PROMPTS[:1])[0].experts == ["expert-demo"]
+    assert tiny_engine.generate(PROMPTS[:1], experts=[])[0].experts == []
 
 
-@pytest.mark.parametrize("use_adapter", [True, False])
-def test_batched_equals_unbatched_greedy(tiny_engine, use_adapter):
-    one = tiny_engine.generate(PROMPTS, batch_size=1, use_adapter=use_adapter)
-    together = tiny_engine.generate(PROMPTS, batch_size=len(PROMPTS), use_adapter=use_adapter)
-    pairs = tiny_engine.generate(PROMPTS, batch_size=2, use_adapter=use_adapter)
+@pytest.mark.parametrize("experts", [None, []])
+def test_batched_equals_unbatched_greedy(tiny_engine, experts):
+    one = tiny_engine.generate(PROMPTS, batch_size=1, experts=experts)
+    together = tiny_engine.generate(PROMPTS, batch_size=len(PROMPTS), experts=experts)
+    pairs = tiny_engine.generate(PROMPTS, batch_size=2, experts=experts)
     assert [g.text for g in one] == [g.text for g in together] == [g.text for g in pairs]
     assert {g.batch_size for g in together} == {len(PROMPTS)}
-    assert {1, 2, len(PROMPTS)} <= tiny_engine.batch_sizes_used
+    assert {g.batch_size for g in pairs} == {1, 2}
 
 
 def test_batched_equals_unbatched_on_qwen3(tiny_qwen3_dir, tmp_path):
@@ -69,7 +70,7 @@ def test_think_block_is_split_off(tiny_engine):
     tok = tiny_engine.tokenizer
     ids = tok.encode("<think>\nusers table has a name\n</think>\n\nSELECT name FROM users;", add_special_tokens=False)
     stop = tiny_engine.stop_token_ids()[0]
-    gen = tiny_engine._finish(ids + [stop, 0, 0], tiny_engine.settings, tiny_engine.stop_token_ids(), 5.0, 1, None)
+    gen = tiny_engine._finish(ids + [stop, 0, 0], tiny_engine.settings, 5.0, 1, None, False, [])
     assert gen.reasoning == "users table has a name"
     assert gen.answer == "SELECT name FROM users;"
     assert gen.finish_reason == "stop" and gen.tokens == len(ids)

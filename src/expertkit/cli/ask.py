@@ -1,4 +1,4 @@
-"""`expert-cli ask`: answer one question with an installed expert (or an expert directory)."""
+"""`expert-cli ask`: answer one question with installed experts (composed: `a+b`) or an expert directory."""
 
 from __future__ import annotations
 
@@ -12,40 +12,45 @@ from expertkit.cli.output import Output
 
 
 def register(app: typer.Typer) -> None:
-    app.command("ask", help="Answer one question with an installed expert, its template, decoding and grammar.")(ask)
+    app.command("ask", help="Answer one question with installed experts (NAME[@VERSION], composed as a+b or a:0.7+b:0.3).")(ask)
 
 
 def ask(
-    expert: Annotated[str, typer.Argument(help="Installed expert NAME[@VERSION], or an installed/extracted expert directory.")],
+    expert: Annotated[str, typer.Argument(
+        help="Installed expert NAME[@VERSION], several joined by + (optional :WEIGHT each), or an expert directory.")],
     question: Annotated[str, typer.Argument(help="The user message.")],
     system: Annotated[str | None, typer.Option("--system", help="System message (e.g. the schema); default: the expert's.")] = None,
     no_grammar: Annotated[bool, typer.Option("--no-grammar", help="Decode without the expert's grammar.")] = False,
-    base_only: Annotated[bool, typer.Option("--base", help="Answer with the base model (adapter disabled) for comparison.")] = False,
+    base_only: Annotated[bool, typer.Option("--base", help="Answer with the base model (no expert) for comparison.")] = False,
     max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", help="Override decoding.max_new_tokens.")] = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    from expertkit.registry.refs import parse_ref, resolve_ref
-    from expertkit.registry.store import read_registry
+    from expertkit.runtime.compose import parse_spec
     from expertkit.runtime.engine import InferenceEngine
+    from expertkit.runtime.pool import installed_dir
     from expertkit.runtime.prompts import Request
 
     out = Output(json_out)
     use_threads(threads)
     path = Path(expert)
-    if not (path / "manifest.json").is_file():
-        _, record = resolve_ref(read_registry(), parse_ref(expert))
-        path = Path(record["path"])
+    composed = not (path / "manifest.json").is_file()
+    if composed:  # the first named expert brings the base model; the resolver attaches the rest
+        first = parse_spec(expert)[0]
+        path = installed_dir(f"{first.name}@{first.requirement}" if first.requirement else first.name)
     overrides: dict = {}
     if no_grammar:
         overrides["use_grammar"] = False
     if max_new_tokens:
         overrides["max_new_tokens"] = max_new_tokens
+    experts = [] if base_only else expert if composed else None
     with out.step("loading the model"):
         engine = InferenceEngine.from_manifest(path / "manifest.json", path, device=device)
     with engine, out.step("generating"):
-        [gen] = engine.generate([Request(input=question, system=system)], use_adapter=not base_only, **overrides)
+        resolved = engine.resolve(experts, **overrides)
+        [gen] = engine.generate([Request(input=question, system=system)], experts=experts, **overrides)
+        memory = engine.pool.memory()
 
     def human() -> None:  # plain echo: the answer is the user's text, never markup
         if gen.reasoning:
@@ -53,4 +58,5 @@ def ask(
         typer.echo(gen.answer)
 
     out.result({"expert": str(path), "answer": gen.answer, "reasoning": gen.reasoning, "tokens": gen.tokens,
-                "latency_ms": round(gen.latency_ms, 1), "grammar_complete": gen.grammar_complete}, human)
+                "latency_ms": round(gen.latency_ms, 1), "grammar_complete": gen.grammar_complete, "experts": gen.experts,
+                **resolved.to_dict(), "memory": memory}, human)

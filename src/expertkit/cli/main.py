@@ -11,7 +11,22 @@ import sys
 import typer
 
 from expertkit import __version__
-from expertkit.cli import ask, dataset, export, models, new, package, registry, schema, signing, test, train, validate
+from expertkit.cli import (
+    ask,
+    dataset,
+    export,
+    models,
+    new,
+    package,
+    registry,
+    route,
+    schema,
+    serve,
+    signing,
+    test,
+    train,
+    validate,
+)
 from expertkit.cli.errors import ExpertGroup, interrupted
 from expertkit.cli.output import new_command
 from expertkit.cli.warnings_filter import quiet_warnings
@@ -28,7 +43,7 @@ app = typer.Typer(
 )
 
 # Order here is the order in `--help`.
-COMMAND_MODULES = (new, validate, schema, models, dataset, train, test, package, signing, registry, ask, export)
+COMMAND_MODULES = (new, validate, schema, models, dataset, train, test, package, signing, registry, ask, route, serve, export)
 
 
 def _version(value: bool) -> None:

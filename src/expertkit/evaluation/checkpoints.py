@@ -34,7 +34,7 @@ def find_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
     """(step, path) of every complete checkpoint-N under ``directory``, by step."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise UsageError(f"--checkpoints {directory}: not a directory", hint="pass weights/<model-slug>/ (where `train` saved checkpoints)")
+        raise UsageError(f"checkpoints directory {directory}: not a directory", hint="pass weights/<model-slug>/ (where `train` saved checkpoints)")
     found = []
     for child in directory.iterdir():
         match = CHECKPOINT_RE.match(child.name)
@@ -42,7 +42,7 @@ def find_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
             found.append((int(match.group(1)), child))
     if not found:
         raise UsageError(f"{directory}: no checkpoint-N directories with an adapter inside", param="checkpoints",
-                         hint="train with save_strategy steps, or test one adapter with --adapter")
+                         hint="train with save_strategy steps, or test one adapter on its own")
     return sorted(found)
 
 

@@ -1,9 +1,12 @@
 """Run test cases through the inference engine: the expert, and optionally the base model.
 
 `run_suite` is what `expert-cli test` and the expert's tests/*.py scripts call: it loads the
-manifest and cases (every case checked before a model loads), generates in batches with the
-adapter, then with the adapter disabled for `compare_base`, judges each answer, and computes
-quality_metrics and perf. It never prints; `progress(done, total, label)` reports progress.
+manifest and cases (every case checked before a model loads), computes the decoding settings
+once (the grammar cases are judged by is the grammar the model is held to) and passes them to
+the engine, generates in batches with the expert, then as a second set of requests naming no
+expert (``experts=[]``) for `compare_base`, judges each answer, and computes quality_metrics and
+perf (latency, the expert's measured memory, batch sizes seen). It never prints;
+`progress(done, total, label)` reports progress.
 
 The base model gets the expert's decoding settings except one: when the expert is set to think
 (`enable_thinking: true`, which opens a think block in the prompt), the base answers directly.
@@ -96,18 +99,24 @@ class SuiteResult:
         }
 
 
-def run_cases(engine: Any, cases: list[TestCase], *, use_adapter: bool = True, batch_size: int = 8,
-              progress: Progress | None = None, label: str = "expert", **overrides: Any) -> list[CaseResult]:
-    """Generate an answer for each case (in batches) and judge it with the case's matcher."""
+def run_cases(engine: Any, cases: list[TestCase], *, experts: Any = None, batch_size: int = 8,
+              progress: Progress | None = None, label: str = "expert", batch_sizes: set[int] | None = None,
+              **overrides: Any) -> list[CaseResult]:
+    """Generate an answer for each case (in batches) and judge it with the case's matcher.
+
+    ``experts`` as for `InferenceEngine.generate` (None = the engine's expert, [] = the base model);
+    the batch sizes generated with are added to ``batch_sizes``."""
     from expertkit.runtime.prompts import Request
 
     results: list[CaseResult] = []
     step = max(1, batch_size)
     for start in range(0, len(cases), step):
         chunk = cases[start:start + step]
-        gens = engine.generate([Request(input=c.input, system=c.system) for c in chunk], batch_size=step, use_adapter=use_adapter,
+        gens = engine.generate([Request(input=c.input, system=c.system) for c in chunk], batch_size=step, experts=experts,
                                **overrides)
         for case, gen in zip(chunk, gens, strict=True):
+            if batch_sizes is not None:
+                batch_sizes.add(gen.batch_size)
             verdict = judge(gen.answer, case)
             reason = verdict.reason
             if not verdict.passed and gen.finish_reason == "length":
@@ -143,22 +152,23 @@ def run_suite(manifest: str | Path, adapter: str | Path | None = None, *, cases_
     from expertkit.manifest.loader import load_manifest
     from expertkit.runtime.adapter_source import open_adapter
     from expertkit.runtime.engine import InferenceEngine
-    from expertkit.runtime.settings import settings_from_manifest
+    from expertkit.runtime.settings import expert_settings
 
     loaded = load_manifest(manifest)
     cases_file = Path(cases_path) if cases_path else loaded.resolve("tests/test_cases.json")
-    settings = settings_from_manifest(loaded)
-    cases = load_cases(cases_file, categories, default_grammar=settings.grammar_file)
     adapter_path = Path(adapter) if adapter is not None else default_adapter(loaded, model)
     with open_adapter(adapter_path) as source:
+        settings = expert_settings(loaded, source)  # once: the cases and the engine share it
+        if overrides:
+            settings = settings.override(**overrides)
+        cases = load_cases(cases_file, categories, default_grammar=settings.grammar_file)
         info = training_info(source.path, source.origin, source.checkpoint_step)
-        with InferenceEngine.from_manifest(loaded, source, model=model, device=device) as engine:
-            if overrides:
-                engine.settings = engine.settings.override(**overrides)
-            expert = run_cases(engine, cases, batch_size=batch_size, progress=progress, label="expert")
-            base = run_cases(engine, cases, use_adapter=False, batch_size=batch_size, progress=progress, label="base",
-                             **base_overrides(engine.settings)) if compare_base else None
-            perf = _measure_perf(engine, cases[0].input) if measure_perf else None
+        with InferenceEngine.from_manifest(loaded, source, settings=settings, model=model, device=device) as engine:
+            sizes: set[int] = set()
+            expert = run_cases(engine, cases, batch_size=batch_size, progress=progress, label="expert", batch_sizes=sizes)
+            base = run_cases(engine, cases, experts=[], batch_size=batch_size, progress=progress, label="base",
+                             **base_overrides(settings)) if compare_base else None
+            perf = _measure_perf(engine, cases[0].input, sizes) if measure_perf else None
             warnings = list(engine.base.warnings)
     shown = display_path(adapter_path, loaded.base_dir)
     quality = quality_metrics([r.passed for r in expert], [r.passed for r in base] if base is not None else None,
@@ -175,10 +185,10 @@ def base_overrides(settings: Any) -> dict[str, Any]:
     return {"enable_thinking": False} if settings.enable_thinking is True else {}
 
 
-def _measure_perf(engine: Any, prompt: str, *, tokens: int = 16, repeats: int = 3) -> dict[str, Any]:
-    from expertkit.runtime.timing import compare_latency
+def _measure_perf(engine: Any, prompt: str, batch_sizes: set[int], *, tokens: int = 16, repeats: int = 3) -> dict[str, Any]:
+    from expertkit.evaluation.timing import compare_latency
 
-    samples = compare_latency(engine, prompt, {"adapter": {"use_adapter": True}, "base": {"use_adapter": False}},
-                              tokens=tokens, repeats=repeats)
-    return perf_metrics(samples["adapter"].per_token_ms, samples["base"].per_token_ms, adapter_bytes=engine.adapter_param_bytes,
-                        cuda_bytes=engine.cuda_bytes_delta, batch_sizes=sorted(engine.batch_sizes_used))
+    samples = compare_latency(engine, prompt, {"adapter": {}, "base": {"experts": []}}, tokens=tokens, repeats=repeats)
+    expert = engine.pool.get(engine.default_experts[0])
+    return perf_metrics(samples["adapter"].per_token_ms, samples["base"].per_token_ms, adapter_bytes=expert.param_bytes,
+                        batch_sizes=sorted(batch_sizes | {1}))  # 1: the latency probe

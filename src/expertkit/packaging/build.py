@@ -2,7 +2,8 @@
 
 Members (see DESIGN.md): manifest.json (filtered to one base model, adapters[0] filled),
 adapter_config.json, adapter_model.safetensors, soft_prompts/*.safetensors, grammar.gbnf,
-README.md, LICENSE, tests/test_cases.json (with include_tests) and DIGESTS. The source
+README.md, LICENSE, tests/test_cases.json (with include_tests), routing/ (example embeddings for
+the router, when the expert has a training split; see routing_member.py) and DIGESTS. The source
 manifest then gets the same adapters[0] (with its real path) and training.packaging_checkpoint.
 """
 
@@ -69,6 +70,33 @@ def _extra_files(loaded: LoadedManifest, include_tests: bool) -> dict[str, Path]
     return out
 
 
+def _routing_files(loaded: LoadedManifest, embedder: Any, warnings: list[str]) -> dict[str, bytes]:
+    """routing/ members from the training split; none (the router uses the manifest alone) without one."""
+    from expertkit.packaging.digests import sha256_file
+    from expertkit.packaging.routing_member import build_routing_members, description_text, split_prompts
+
+    m = loaded.model
+    split = loaded.resolve(m.training.dataset.path)
+    if not split.is_file():
+        return {}
+    prompts = split_prompts(split)
+    if not prompts:
+        warnings.append(f"{m.training.dataset.path}: no user prompts; the package routes by its manifest only")
+        return {}
+    if embedder is None or isinstance(embedder, str | Path):
+        from expertkit.errors import ExpertError
+        from expertkit.models.embedding import load_embedder
+
+        try:
+            embedder = load_embedder(embedder)
+        except ExpertError as exc:
+            warnings.append(f"no routing examples in the package ({exc.message}); it routes by its manifest only")
+            return {}
+    hint = m.routing.router_hint if m.routing else None
+    return build_routing_members(prompts, description_text(m.description, hint), embedder,
+                                 source=m.training.dataset.path, source_sha256=sha256_file(split))
+
+
 def _base_digest(entry: dict[str, Any], warnings: list[str]) -> None:
     """Record the base model's digest in the package when the manifest leaves it empty, so install can check it."""
     if entry.get("sha256"):
@@ -127,8 +155,13 @@ def _update_source(loaded: LoadedManifest, model_name: str, adapter: AdapterInfo
 
 
 def build_package(manifest: str | Path, *, weights: str | Path | None = None, output: str | Path | None = None,
-                  model: str | None = None, include_tests: bool = False, update_source: bool = True) -> BuildResult:
-    """Build the package; returns where it is and what is in it. Raises PackageError/ManifestError."""
+                  model: str | None = None, include_tests: bool = False, update_source: bool = True,
+                  routing: bool = True, embedder: Any = None) -> BuildResult:
+    """Build the package; returns where it is and what is in it. Raises PackageError/ManifestError.
+
+    ``embedder`` computes the routing/ examples: a loaded embedder, a name for `load_embedder`, or
+    None for the default; ``routing=False`` leaves routing/ out.
+    """
     loaded = load_manifest(manifest)
     spec = pick_base_model(loaded, model)
     weights_dir = Path(weights) if weights else default_adapter_dir(loaded, spec.name)
@@ -146,6 +179,8 @@ def build_package(manifest: str | Path, *, weights: str | Path | None = None, ou
         raise PackageError(f"{weights_dir}: adapter weights changed while packaging; try again")
     for name, src in extra.items():
         files[name] = src.read_bytes()
+    if routing:
+        files.update(_routing_files(loaded, embedder, warnings))
     files[DIGESTS_NAME] = render_digests(files)
     out = Path(output) if output else package_path(loaded, spec.name)
     data = write_archive(out, files)

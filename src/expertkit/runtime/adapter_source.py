@@ -68,7 +68,7 @@ def open_adapter(path: str | Path) -> AdapterSource:
     if not origin.exists():
         raise UsageError(
             f"adapter {origin} not found",
-            hint="pass --adapter weights/<model>/final (from `expert-cli train`) or a .expert package",
+            hint="name weights/<model>/final (written by `expert-cli train`) or a .expert package",
         )
     raise UsageError(f"adapter {origin} is neither a directory nor a {PACKAGE_SUFFIX} package")
 

@@ -1,27 +1,40 @@
-"""The inference engine: one base model plus (optionally) one adapter, batched generation.
+"""The inference engine: one base model, many experts (a pool), requests that name their experts.
 
-Tests, benches and (later) chat/serve all generate through `InferenceEngine`, so the prompt
-template, thinking switch, decoding settings and grammar enforcement are the same everywhere.
-The base model is compared against by disabling the adapter (PEFT's `disable_adapter()`
-context) on the same loaded weights, so a comparison never loads the model twice.
+Tests, benches, ask and (later) chat/route/serve all generate through `InferenceEngine`, so the
+prompt template, thinking switch, decoding settings, grammar and composition rules are the same
+everywhere. A request names its experts (``experts=["expert-sql"]``, ``"a+b:0.5"``, ``[]`` = the
+base model alone); without a name it runs with the expert the engine was built with
+(`from_manifest`), as is, without constraint resolution. Named experts go through the one
+resolver (`compose.resolve`) and attach from the registry when needed (`pool.ExpertPool`).
+
+`stream_batch` is the core: it groups rows into batches (same decoding settings; rows for
+different single LoRA experts share a batch through PEFT's ``adapter_names``, other chains are
+grouped per chain), runs each through `run_batch` (the one backend seam), and yields text deltas
+per row with the think block kept apart. `stream` is one request; `generate` collects the final
+`Generation`s of the same core. ``cancel`` (a `threading.Event`) stops decoding at the next step.
 """
 
 from __future__ import annotations
 
+import copy
+import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expertkit.data.chat_format import Message
-from expertkit.errors import GrammarError
 from expertkit.manifest.layout import pick_base_model
 from expertkit.runtime.adapter_source import AdapterSource, open_adapter
-from expertkit.runtime.grammar_slots import check_slots, fill_slots
+from expertkit.runtime.compose import Chain, ExpertInfo, Link, chain_settings, resolve
+from expertkit.runtime.grammar_cache import GrammarCache
+from expertkit.runtime.pool import ExpertPool, Key
 from expertkit.runtime.prompts import OPEN_THINK, Request, as_request, build_prompt, prefill, split_output
-from expertkit.runtime.settings import DecodingSettings, settings_from_manifest
+from expertkit.runtime.settings import DecodingSettings, expert_settings
+from expertkit.runtime.streaming import RowText, run_in_thread
+
+Experts = str | Sequence[str] | None  # "a+b:0.5", ["a", "b:0.5"], [] = base, None = the engine's default
 
 
 @dataclass
@@ -33,76 +46,118 @@ class Generation:
     reasoning: str | None
     tokens: int  # generated tokens, stop token excluded
     latency_ms: float  # wall time of the batch this answer was generated in
-    finish_reason: str  # "stop" | "length" | "stop_sequence"
+    finish_reason: str  # "stop" | "length" | "stop_sequence" | "cancelled"
     batch_size: int
     grammar_complete: bool | None = None  # None when no grammar was applied
+    experts: list[str] = field(default_factory=list)  # the chain it ran with, in application order
+
+
+@dataclass
+class Delta:
+    """A piece of one row's output; the row's last event carries its `Generation` (text may be "")."""
+
+    row: int
+    channel: str  # "reasoning" | "answer" | "" (the closing event)
+    text: str
+    generation: Generation | None = None
+
+
+@dataclass
+class Resolved:
+    """What a request runs with: the chain and its decoding settings (shown by `ask --json`)."""
+
+    chain: Chain
+    settings: DecodingSettings
+    system_prompt: str | None
+    decided_by: dict[str, str | None]
+    overridden: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.settings
+        return {"chain": self.chain.to_dict(), "max_chain": self.chain.max_chain,
+                "decoding": {"max_new_tokens": s.max_new_tokens, "enable_thinking": s.enable_thinking,
+                             "use_grammar": s.use_grammar, "grammar_file": str(s.grammar_file) if s.grammar_file else None,
+                             "temperature": s.temperature, "decided_by": self.decided_by, "overridden": self.overridden}}
+
+
+@dataclass
+class Batch:
+    """What the backend runs: prompts as token ids, each row's chain, one set of settings."""
+
+    prompts: list[list[int]]
+    keys: list[Key]
+    settings: DecodingSettings
+    grammars: list[Any] | None = None  # compiled grammar per row
+    reasoning: list[Any] | None = None  # compiled reasoning rule per row
+    min_new_tokens: int | None = None
+    on_token: Callable[[int, int], bool] | None = None  # (row, token) -> keep going; stop tokens not passed
+    cancel: threading.Event | None = None
+
+
+@dataclass
+class _Row:
+    index: int
+    prompt_ids: list[int]
+    plan: Resolved
+    grammar: Any = None
+    reasoning: Any = None
 
 
 class InferenceEngine:
-    """Base model + adapter; `generate` is the one entry point. Build with `from_manifest`."""
+    """Base model + expert pool; `stream_batch` is the core (see the module doc)."""
 
-    def __init__(self, base: Any, settings: DecodingSettings, *, adapter: AdapterSource | None = None,
-                 system_prompt: str | None = None) -> None:
+    def __init__(self, base: Any, settings: DecodingSettings, *, system_prompt: str | None = None,
+                 max_experts: int | None = None, max_bytes: int | None = None, backend: str = "hf") -> None:
         self.base = base  # LoadedBase
         self.tokenizer = base.tokenizer
-        self.settings = settings
+        self.settings = settings  # for the base model and experts without a manifest
         self.system_prompt = system_prompt
-        self.adapter = adapter
-        self.model = base.model
-        self.adapter_param_bytes = 0
-        self.cuda_bytes_delta = 0
-        self._grammar_files: dict[tuple[Any, ...], str] = {}
-        self._grammar_cache: dict[tuple[str, str], Any] = {}  # (grammar text, root rule) -> compiled
-        self._xgr_info: Any = None
-        self._think_vocab: Any = None
-        self.batch_sizes_used: set[int] = set()
-        if adapter is not None:
-            self._attach(adapter)
+        self.pool = ExpertPool(base, max_experts=max_experts, max_bytes=max_bytes)
+        self.grammars = GrammarCache(self.tokenizer, self.vocab_size(), self.stop_token_ids)
+        self.default_experts: tuple[str, ...] = ()
+        self.decoder: Any = None  # the fast backend, with backend="decoder" (see decoder_backend.py)
+        if backend == "decoder":
+            from expertkit.runtime.decoder import Decoder
+
+            self.decoder = Decoder(base.model, pad_id=self.tokenizer.pad_token_id or 0)
+            self.pool.mirrors.append(self.decoder)
+        elif backend != "hf":
+            from expertkit.errors import UsageError
+
+            raise UsageError(f"backend {backend!r} is not known (expected hf or decoder)")
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def from_manifest(cls, manifest: Any, adapter: str | Path | AdapterSource | None = None, *,
-                      model: str | None = None, device: str = "auto", dtype: Any = None) -> InferenceEngine:
-        """Load the manifest's base model (``model`` picks among base_models) and ``adapter``."""
+                      settings: DecodingSettings | None = None, model: str | None = None, device: str = "auto",
+                      dtype: Any = None, backend: str = "hf") -> InferenceEngine:
+        """Load the manifest's base model (``model`` picks among base_models) and attach ``adapter``
+        as the expert the manifest describes; ``settings`` default to `expert_settings`."""
         from expertkit.manifest.loader import LoadedManifest, load_manifest
         from expertkit.models.loading import load_base
 
         loaded = manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest)
         spec = pick_base_model(loaded, model)
-        source = adapter if isinstance(adapter, AdapterSource) or adapter is None else open_adapter(adapter)
+        opened = not isinstance(adapter, AdapterSource) and adapter is not None
+        source = open_adapter(adapter) if opened else adapter
         try:
             base = load_base(spec, device=device, dtype=dtype)
-            settings = settings_from_manifest(loaded)
-            if source is not None and source.grammar_file and settings.grammar_file is None:
-                settings = settings.override(grammar_file=source.grammar_file)  # a package brings its grammar
-            return cls(base, settings, adapter=source, system_prompt=loaded.model.training.dataset.system_prompt)
+            settings = settings or expert_settings(loaded, source)
+            system = loaded.model.training.dataset.system_prompt
+            engine = cls(base, settings, system_prompt=system, backend=backend)
+            if source is not None:
+                m, c = loaded.model, loaded.model.constraints
+                info = ExpertInfo(m.name, m.version, tuple(c.requires), tuple(c.incompatible_with), c.load_order, c.max_chain)
+                engine.pool.attach(source, name=m.name, info=info, settings=settings, system_prompt=system).owns_source = opened
+                engine.default_experts = (m.name,)
+            return engine
         except BaseException:
-            if source is not None and not isinstance(adapter, AdapterSource):
+            if opened and source is not None:
                 source.close()
             raise
 
-    def _attach(self, source: AdapterSource) -> None:
-        import torch
-        from peft import PeftModel
-
-        on_cuda = str(self.base.device).startswith("cuda")
-        before = torch.cuda.memory_allocated() if on_cuda else 0
-        try:
-            self.model = PeftModel.from_pretrained(self.base.model, str(source.path), is_trainable=False)
-        except (ValueError, KeyError, RuntimeError, OSError) as exc:
-            from expertkit.errors import UsageError
-
-            raise UsageError(f"adapter {source.origin} does not fit base model {self.base.resolved.name}: {exc}",
-                             hint="test the adapter with the base model it was trained on") from None
-        self.model.eval()
-        self.cuda_bytes_delta = (torch.cuda.memory_allocated() - before) if on_cuda else 0
-        self.adapter_param_bytes = sum(
-            p.numel() * p.element_size() for name, p in self.model.named_parameters() if _is_adapter_param(name)
-        )
-
     def close(self) -> None:
-        if self.adapter is not None:
-            self.adapter.close()
+        self.pool.close()
 
     def __enter__(self) -> InferenceEngine:
         return self
@@ -110,90 +165,147 @@ class InferenceEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- adapter switch --------------------------------------------------------------------
-    @property
-    def has_adapter(self) -> bool:
-        return self.adapter is not None
+    # -- experts -------------------------------------------------------------------------------
+    def attach(self, what: str | Path | AdapterSource, **kwargs: Any) -> Any:
+        """Attach an expert to the pool (see `ExpertPool.attach`)."""
+        return self.pool.attach(what, **kwargs)
 
-    @contextmanager
-    def adapter_disabled(self) -> Iterator[None]:
-        """Generate with the bare base model inside this block (same weights, no reload)."""
-        with self.model.disable_adapter() if self.has_adapter else nullcontext():
-            yield
+    def detach(self, name: str) -> None:
+        self.pool.detach(name)
+        self.default_experts = tuple(n for n in self.default_experts if n != name)
 
-    # -- generation ------------------------------------------------------------------------
-    def generate(self, requests: Sequence[str | Request | list[Message]], *, batch_size: int = 8,
-                 use_adapter: bool = True, **overrides: Any) -> list[Generation]:
-        """Answer each request (same order). ``overrides`` are decoding settings for this call."""
-        settings = self.settings.override(**overrides) if overrides else self.settings
-        conversations = [as_request(r).to_messages(self.system_prompt) for r in requests]
-        prompts = [build_prompt(messages, settings.enable_thinking) for messages in conversations]
-        grammars = [self.compiled_grammar(settings, m) for m in conversations] if settings.use_grammar else None
-        # with thinking off the prompt closes the think block itself: no reasoning to constrain
-        thoughts = ([self.compiled_grammar(settings, m, root=settings.reasoning_rule) for m in conversations]
-                    if settings.use_grammar and settings.reasoning_rule and settings.enable_thinking is not False else None)
-        # similar lengths together: less padding; results go back to the caller's order
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        results: list[Generation | None] = [None] * len(prompts)
-        with nullcontext() if use_adapter else self.adapter_disabled():
-            for start in range(0, len(order), max(1, batch_size)):
-                chunk = order[start:start + max(1, batch_size)]
-                rows = None if grammars is None else [grammars[i] for i in chunk]
-                thought_rows = None if thoughts is None else [thoughts[i] for i in chunk]
-                batch = self._generate_batch([prompts[i] for i in chunk], settings, rows, reasoning=thought_rows)
-                for i, gen in zip(chunk, batch, strict=True):
-                    results[i] = gen
-        return [g for g in results if g is not None]
+    def resolve(self, experts: Experts = None, **overrides: Any) -> Resolved:
+        """The chain and decoding settings a request naming ``experts`` runs with."""
+        if experts is None:  # the engine's own expert, as built: no constraint resolution
+            pool = self.pool
+            chain = Chain(tuple(Link(n, pool.get(n).version, 1.0, pool.get(n).info.load_order) for n in self.default_experts))
+        elif isinstance(experts, str) and not experts.strip() or not isinstance(experts, str) and not list(experts):
+            chain = Chain()
+        else:
+            chain = resolve(experts, self.pool.lookup)
+            self.pool.ensure(chain)
+        self.pool.check(chain.key)
+        members = [(n, self.pool.get(n).settings, self.pool.get(n).system_prompt) for n in chain.names]
+        cs = chain_settings(members, self.settings, self.system_prompt)
+        settings = cs.settings.override(**overrides) if overrides else cs.settings
+        return Resolved(chain, settings, cs.system_prompt, cs.decided_by, sorted(k for k, v in overrides.items() if v is not None))
 
-    def _generate_batch(self, prompts: list[str], settings: DecodingSettings, grammars: list[Any] | None,
-                        *, reasoning: list[Any] | None = None, min_new_tokens: int | None = None) -> list[Generation]:
-        """One padded batch; ``grammars`` holds each row's compiled grammar (None = unconstrained)
-        and ``reasoning`` each row's compiled reasoning rule (None = free-text reasoning)."""
-        import torch
-        from transformers import LogitsProcessorList
+    # -- generation ----------------------------------------------------------------------------
+    def generate(self, requests: Sequence[str | Request | list[Message]], *, experts: Experts = None, batch_size: int = 8,
+                 cancel: threading.Event | None = None, min_new_tokens: int | None = None, **overrides: Any) -> list[Generation]:
+        """Answer each request (same order); ``overrides`` are decoding settings for this call."""
+        out: list[Generation | None] = [None] * len(requests)
+        for delta in self.stream_batch(requests, experts=experts, batch_size=batch_size, cancel=cancel,
+                                       min_new_tokens=min_new_tokens, deltas=False, **overrides):
+            if delta.generation is not None:
+                out[delta.row] = delta.generation
+        return [g for g in out if g is not None]
 
-        tok = self.tokenizer
-        tok.padding_side = "left"  # decoder-only batching: every prompt ends at the same position
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-        stop_ids = self.stop_token_ids()
-        processors = LogitsProcessorList()
-        grammar = None
-        if grammars is not None:
-            from expertkit.runtime.constrained import GrammarAfterThink
+    def stream(self, request: str | Request | list[Message], *, experts: Experts = None,
+               cancel: threading.Event | None = None, **overrides: Any) -> Iterator[Delta]:
+        """Text deltas of one request; the last one carries the `Generation`."""
+        return self.stream_batch([request], experts=experts, batch_size=1, cancel=cancel, **overrides)
 
-            grammar = GrammarAfterThink(grammars, self.think_vocab(), enable_thinking=settings.enable_thinking,
-                                        stop_token_ids=stop_ids, reasoning=reasoning)
-            processors.append(grammar)
-        config = self._generation_config(settings, stop_ids, min_new_tokens)
-        extra: dict[str, Any] = {}
-        if settings.stop_sequences and grammar is None:  # with a grammar, the grammar decides the end
-            config.stop_strings = list(settings.stop_sequences)
-            extra = {"tokenizer": tok}  # generate needs it to match stop strings across token boundaries
-        started = time.perf_counter()
-        with torch.inference_mode():
-            out = self.model.generate(**enc, generation_config=config, logits_processor=processors, **extra)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        self.batch_sizes_used.add(len(prompts))
-        new_tokens = out[:, enc["input_ids"].shape[1]:].tolist()
-        return [
-            self._finish(ids, settings, stop_ids, elapsed_ms, len(prompts), grammar.grammar_complete(i) if grammar else None)
-            for i, ids in enumerate(new_tokens)
-        ]
+    def stream_batch(self, requests: Sequence[str | Request | list[Message]], *, experts: Experts = None,
+                     batch_size: int = 8, cancel: threading.Event | None = None, min_new_tokens: int | None = None,
+                     deltas: bool = True, stop_row: Callable[[int], bool] | None = None,
+                     **overrides: Any) -> Iterator[Delta]:
+        """The core: deltas of every request (``row`` = its index), batch after batch.
+        ``stop_row(index)`` true stops that request alone (a server's client went away)."""
+        rows = self._rows(requests, experts, overrides)
+        cancel = cancel if cancel is not None else threading.Event()
+        for batch in self._batches(rows, max(1, batch_size), min_new_tokens):
+            yield from self._stream_batch(batch, cancel, min_new_tokens, deltas, stop_row)
 
-    def _generation_config(self, settings: DecodingSettings, stop_ids: list[int], min_new_tokens: int | None) -> Any:
-        import copy
+    def _rows(self, requests: Sequence[Any], experts: Experts, overrides: dict[str, Any]) -> list[_Row]:
+        plans: dict[Any, Resolved] = {}
+        rows = []
+        for i, item in enumerate(requests):
+            req = as_request(item)
+            spec = req.experts if req.experts is not None else experts
+            key = spec if spec is None or isinstance(spec, str) else tuple(spec)
+            if key not in plans:
+                plans[key] = self.resolve(spec, **overrides)
+            plan = plans[key]
+            s = plan.settings
+            messages = req.to_messages(plan.system_prompt)
+            ids = self.tokenizer.encode(build_prompt(messages, s.enable_thinking), add_special_tokens=False)
+            grammar = self.grammars.compiled(s, messages) if s.use_grammar else None
+            # with thinking off the prompt closes the think block itself: no reasoning to constrain
+            thinks = s.use_grammar and s.reasoning_rule and s.enable_thinking is not False
+            reasoning = self.grammars.compiled(s, messages, root=s.reasoning_rule) if thinks else None
+            rows.append(_Row(i, ids, plan, grammar, reasoning))
+        return rows
 
-        config = copy.deepcopy(self.base.model.generation_config)
-        config.update(max_new_tokens=settings.max_new_tokens, eos_token_id=stop_ids,
-                      pad_token_id=self.tokenizer.pad_token_id, min_new_tokens=min_new_tokens,
-                      num_beams=1, repetition_penalty=None, **settings.generate_kwargs())
-        return config
+    def _batches(self, rows: list[_Row], size: int, min_new_tokens: int | None) -> Iterator[list[_Row]]:
+        """Rows with the same settings; chains mixed where the backend can (the decoder: any; PEFT:
+        single LoRA experts), other chains apart; similar lengths together."""
+        from expertkit.runtime.decoder_backend import chain_usable, settings_usable
 
-    def _finish(self, ids: list[int], settings: DecodingSettings, stop_ids: list[int], elapsed_ms: float,
-                batch: int, grammar_complete: bool | None) -> Generation:
-        stops = set(stop_ids)
+        groups: dict[Any, list[_Row]] = {}
+        for row in rows:
+            key = row.plan.chain.key
+            anything = (self.decoder is not None and chain_usable(self.pool, key)
+                        and settings_usable(row.plan.settings, min_new_tokens, row.grammar is not None))
+            kind = "mixed" if anything or self.pool.mixable(key) else key
+            groups.setdefault((row.plan.settings, kind, row.reasoning is not None), []).append(row)
+        for members in groups.values():
+            members.sort(key=lambda r: len(r.prompt_ids))
+            for start in range(0, len(members), size):
+                yield members[start:start + size]
+
+    def _stream_batch(self, rows: list[_Row], cancel: threading.Event, min_new_tokens: int | None,
+                      deltas: bool, stop_row: Callable[[int], bool] | None = None) -> Iterator[Delta]:
+        settings = rows[0].plan.settings
+        decode = lambda ids: self.tokenizer.decode(ids, skip_special_tokens=False)  # noqa: E731
+        texts = [RowText(decode, prefill(settings.enable_thinking) if prefill(settings.enable_thinking) == OPEN_THINK else "",
+                         settings.stop_sequences) for _ in rows]
+        batch = Batch([r.prompt_ids for r in rows], [r.plan.chain.key for r in rows], settings,
+                      None if rows[0].grammar is None else [r.grammar for r in rows],
+                      None if rows[0].reasoning is None else [r.reasoning for r in rows], min_new_tokens, cancel=cancel)
+
+        def work(emit: Callable[[Any], None]) -> Any:
+            if deltas:
+                batch.on_token = lambda row, token: (emit((row, token)), not cancel.is_set()
+                                                     and not (stop_row is not None and stop_row(rows[row].index)))[1]
+            started = time.perf_counter()
+            outs = self.run_batch(batch)
+            return outs, (time.perf_counter() - started) * 1000
+
+        for kind, item in run_in_thread(work, cancel):
+            if kind == "item":
+                row, token = item
+                for channel, text in texts[row].push(token):
+                    yield Delta(rows[row].index, channel, text)
+                continue
+            outs, elapsed = item
+            for i, (ids, complete, cancelled) in enumerate(outs):
+                gen = self._finish(ids, settings, elapsed, len(rows), complete, cancelled, rows[i].plan.chain.names)
+                for channel, text in texts[i].finish(gen.reasoning, gen.answer) if deltas else ():
+                    yield Delta(rows[i].index, channel, text)
+                yield Delta(rows[i].index, "", "", gen)
+
+    # -- the backend seam ----------------------------------------------------------------------
+    def run_batch(self, batch: Batch) -> list[tuple[list[int], bool | None, bool]]:
+        """Run one batch; per row (generated ids, grammar complete or None, cancelled).
+
+        This is the one place a model decodes: the lean `Decoder` when the engine has one and it
+        can honour the batch's settings (`decoder_backend.usable`), else transformers ``generate``
+        + PEFT (`hf_backend.run_hf`), the reference both are tested against."""
+        if self.decoder is not None:
+            from expertkit.runtime.decoder_backend import run_decoder, usable
+
+            if usable(self, batch):
+                return run_decoder(self, self.decoder, batch)
+        from expertkit.runtime.hf_backend import run_hf
+
+        return run_hf(self, batch)
+
+    def _finish(self, ids: list[int], settings: DecodingSettings, elapsed_ms: float, batch: int,
+                grammar_complete: bool | None, cancelled: bool, experts: list[str]) -> Generation:
+        stops = set(self.stop_token_ids())
         end = next((k for k, t in enumerate(ids) if t in stops), None)
-        finish = "stop" if end is not None else "length"
+        finish = "cancelled" if cancelled else "stop" if end is not None else "length"
         ids = ids if end is None else ids[:end]
         text = self.tokenizer.decode(ids, skip_special_tokens=False)
         if prefill(settings.enable_thinking) == OPEN_THINK:  # the prompt opened the think block: part of the text
@@ -203,7 +315,14 @@ class InferenceEngine:
             if cut >= 0:
                 text, finish = text[:cut], "stop_sequence"
         reasoning, answer = split_output(text)
-        return Generation(text, answer, reasoning, len(ids), elapsed_ms, finish, batch, grammar_complete)
+        return Generation(text, answer, reasoning, len(ids), elapsed_ms, finish, batch, grammar_complete, list(experts))
+
+    def generation_config(self, settings: DecodingSettings, min_new_tokens: int | None) -> Any:
+        config = copy.deepcopy(self.base.model.generation_config)
+        config.update(max_new_tokens=settings.max_new_tokens, eos_token_id=self.stop_token_ids(),
+                      pad_token_id=self.tokenizer.pad_token_id, min_new_tokens=min_new_tokens,
+                      num_beams=1, repetition_penalty=None, **settings.generate_kwargs())
+        return config
 
     def stop_token_ids(self) -> list[int]:
         eos = self.base.model.generation_config.eos_token_id
@@ -215,60 +334,12 @@ class InferenceEngine:
     # -- grammar ---------------------------------------------------------------------------
     def compiled_grammar(self, settings: DecodingSettings | None = None, messages: Sequence[Message] = (),
                          root: str = "root") -> Any:
-        """The settings' grammar compiled for this tokenizer from rule ``root``, its slots filled
-        from ``messages``. Cached per grammar text, so a batch over one schema compiles once."""
-        from expertkit.runtime.grammar import compile_grammar
-
-        settings = settings or self.settings
-        path = settings.grammar_file
-        if path is None or not Path(path).is_file():
-            raise GrammarError(
-                f"grammar requested but {'no grammar file is configured' if path is None else f'{path} does not exist'}",
-                hint="add grammar.gbnf beside manifest.json or set training.decoding.grammar_file",
-            )
-        text = self._grammar_text(Path(path), settings)
-        if settings.grammar_slots:
-            text = fill_slots(text, settings.grammar_slots, messages)
-        key = (text, root)
-        if key not in self._grammar_cache:
-            if len(self._grammar_cache) >= _GRAMMAR_CACHE_SIZE:
-                self._grammar_cache.pop(next(iter(self._grammar_cache)))  # oldest first
-            self._grammar_cache[key] = compile_grammar(text, self._tokenizer_info(), str(path), root)
-        return self._grammar_cache[key]
-
-    def _grammar_text(self, path: Path, settings: DecodingSettings) -> str:
-        """The grammar file's text (re-read when it changes), its slots and reasoning rule checked once."""
-        from expertkit.runtime.grammar import read_grammar
-
-        key = (str(path), path.stat().st_mtime, settings.grammar_slots, settings.reasoning_rule)
-        if key not in self._grammar_files:
-            text = read_grammar(path)
-            check_slots(text, settings.grammar_slots, str(path), settings.reasoning_rule)
-            self._grammar_files[key] = text
-        return self._grammar_files[key]
-
-    def _tokenizer_info(self) -> Any:
-        from expertkit.runtime.grammar import tokenizer_info
-
-        if self._xgr_info is None:
-            self._xgr_info = tokenizer_info(self.tokenizer, self.vocab_size(), self.stop_token_ids())
-        return self._xgr_info
+        """The settings' grammar compiled for this tokenizer (see `GrammarCache.compiled`)."""
+        return self.grammars.compiled(settings or self.settings, messages, root)
 
     def think_vocab(self) -> Any:
-        from expertkit.runtime.constrained import ThinkVocab
-
-        if self._think_vocab is None:
-            encode = lambda s: self.tokenizer.encode(s, add_special_tokens=False)  # noqa: E731
-            self._think_vocab = ThinkVocab(list(self._tokenizer_info().decoded_vocab), self.vocab_size(), encode)
-        return self._think_vocab
+        return self.grammars.think_vocab()
 
     def vocab_size(self) -> int:
         """Width of the model's logits (may exceed the tokenizer's vocabulary: padding)."""
         return int(self.base.model.get_output_embeddings().weight.shape[0])
-
-
-_GRAMMAR_CACHE_SIZE = 256  # compiled grammars kept (one per distinct filled grammar)
-
-
-def _is_adapter_param(name: str) -> bool:
-    return any(key in name for key in ("lora_", "ia3_", "lora_magnitude_vector", "prompt_encoder", "modules_to_save"))

@@ -30,6 +30,8 @@ class Request:
     input: str | None = None
     system: str | None = None
     messages: tuple[Message, ...] | None = None
+    # the experts this request runs with: "a+b:0.5" or ["a", "b"]; [] = base; None = the caller's choice
+    experts: str | tuple[str, ...] | None = None
 
     def to_messages(self, default_system: str | None = None) -> list[Message]:
         if self.messages is not None:

@@ -17,7 +17,7 @@ from expertkit.runtime.grammar_slots import GrammarSlot
 
 OVERRIDABLE = (
     "temperature", "top_p", "top_k", "min_p", "max_new_tokens", "stop_sequences",
-    "enable_thinking", "use_grammar", "grammar_file",
+    "enable_thinking", "use_grammar", "grammar_file", "grammar_slots", "reasoning_rule",
 )
 
 
@@ -99,4 +99,15 @@ def settings_from_manifest(loaded: Any) -> DecodingSettings:
         reasoning_rule=dec.reasoning_rule,
     )
     settings.check()
+    return settings
+
+
+def expert_settings(loaded: Any, source: Any = None) -> DecodingSettings:
+    """The expert's settings: its manifest's, plus the grammar its package brings (an `AdapterSource`
+    from a .expert file) when the manifest names none. Computed once and passed down, so the
+    grammar cases are judged by is the grammar the model is held to."""
+    settings = settings_from_manifest(loaded)
+    grammar = getattr(source, "grammar_file", None)
+    if grammar is not None and settings.grammar_file is None:
+        settings = settings.override(grammar_file=grammar)
     return settings

