@@ -155,3 +155,31 @@ def test_altered_installed_routing_member_is_refused_and_reported(packages, tiny
     sql = decision.scores[0]
     assert any("does not match the installed DIGESTS" in n for n in sql.notes)
     assert "examples" not in sql.similarity and decision.experts == ["expert-sql"]
+
+
+def _profile(name, *, requires=(), incompatible=(), load_order=None, max_chain=None):
+    """A routed candidate as the router holds it: the manifest's identity and constraints."""
+    from types import SimpleNamespace
+
+    from expertkit.runtime.routing_signals import ExpertProfile
+
+    constraints = SimpleNamespace(requires=list(requires), incompatible_with=list(incompatible),
+                                  load_order=load_order, max_chain=max_chain)
+    return ExpertProfile(name=name, version="0.1.0", description="",
+                         manifest=SimpleNamespace(name=name, version="0.1.0", constraints=constraints))
+
+
+def test_routed_chain_goes_through_the_constraint_resolver(tmp_path, monkeypatch):
+    """Constraints apply to routed chains exactly as to named ones (one resolver)."""
+    from expertkit.runtime.routing import resolve_routed_chain
+
+    monkeypatch.setenv("EXPERT_HOME", str(tmp_path))  # nothing installed: only the routed experts exist
+    # load_order decides application order, whatever the router's ranking
+    assert resolve_routed_chain([_profile("a", load_order=9), _profile("b", load_order=1)]) == ["b", "a"]
+    # incompatible experts can't be composed: the best one answers alone
+    assert resolve_routed_chain([_profile("a", incompatible=["b"]), _profile("b")]) == ["a"]
+    # the smallest max_chain caps the routed chain too
+    assert resolve_routed_chain([_profile("a", max_chain=1), _profile("b")]) == ["a"]
+    # a requirement among the routed experts is pulled in before the one requiring it
+    assert resolve_routed_chain([_profile("a", requires=["b"]), _profile("b")]) == ["b", "a"]
+    assert resolve_routed_chain([]) == []

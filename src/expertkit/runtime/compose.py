@@ -93,6 +93,12 @@ class Wanted:
     weight: float | None  # None = not given (1.0)
 
 
+def info_from_manifest(manifest: Any) -> ExpertInfo:
+    """The resolver's view of a manifest: its identity and ``constraints``."""
+    c = manifest.constraints
+    return ExpertInfo(manifest.name, manifest.version, tuple(c.requires), tuple(c.incompatible_with), c.load_order, c.max_chain)
+
+
 Lookup = Callable[[str, "str | None"], "ExpertInfo | None"]  # (name, version spec) -> info or None
 
 

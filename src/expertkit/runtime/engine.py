@@ -27,7 +27,7 @@ from typing import Any
 from expertkit.data.chat_format import Message
 from expertkit.manifest.layout import pick_base_model
 from expertkit.runtime.adapter_source import AdapterSource, open_adapter
-from expertkit.runtime.compose import Chain, ExpertInfo, Link, chain_settings, resolve
+from expertkit.runtime.compose import Chain, Link, chain_settings, info_from_manifest, resolve
 from expertkit.runtime.grammar_cache import GrammarCache
 from expertkit.runtime.pool import ExpertPool, Key
 from expertkit.runtime.prompts import OPEN_THINK, Request, as_request, build_prompt, prefill, split_output
@@ -146,9 +146,8 @@ class InferenceEngine:
             system = loaded.model.training.dataset.system_prompt
             engine = cls(base, settings, system_prompt=system, backend=backend)
             if source is not None:
-                m, c = loaded.model, loaded.model.constraints
-                info = ExpertInfo(m.name, m.version, tuple(c.requires), tuple(c.incompatible_with), c.load_order, c.max_chain)
-                engine.pool.attach(source, name=m.name, info=info, settings=settings, system_prompt=system).owns_source = opened
+                m = loaded.model
+                engine.pool.attach(source, name=m.name, info=info_from_manifest(m), settings=settings, system_prompt=system).owns_source = opened
                 engine.default_experts = (m.name,)
             return engine
         except BaseException:

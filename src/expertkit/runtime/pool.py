@@ -26,7 +26,7 @@ from typing import Any
 from expertkit.errors import CompositionError, UsageError
 from expertkit.runtime.adapter_kinds import IA3Hooks, check_fit, ia3_vectors, read_adapter
 from expertkit.runtime.adapter_source import AdapterSource, open_adapter
-from expertkit.runtime.compose import ExpertInfo
+from expertkit.runtime.compose import ExpertInfo, info_from_manifest
 
 BASE_ROW = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 Key = tuple[tuple[str, float], ...]
@@ -190,8 +190,7 @@ class ExpertPool:
         req = parse_requirement(f"{name}@{spec}" if spec else name)
         if name in self._experts and req.allows(self._experts[name].info.version):
             return self._experts[name].info
-        found = _installed(name, req)
-        return None if found is None else _describe_dir(found)[0]
+        return installed_lookup(name, spec)
 
     def ensure(self, chain: Any) -> None:
         """Attach the chain's experts that are installed but not attached yet (its exact versions)."""
@@ -301,6 +300,14 @@ def installed_dir(spec: str) -> Path:
     return found
 
 
+def installed_lookup(name: str, spec: str | None) -> ExpertInfo | None:
+    """The resolver's lookup over installed experts alone (no pool): the version satisfying ``spec``."""
+    from expertkit.registry.versions import parse_requirement
+
+    found = _installed(name, parse_requirement(f"{name}@{spec}" if spec else name))
+    return None if found is None else _describe_dir(found)[0]
+
+
 def _installed(name: str, req: Any) -> Path | None:
     """The installed version directory of ``name`` satisfying ``req``: the current one first, else the newest."""
     from expertkit.registry.store import read_registry, version_dir
@@ -323,8 +330,7 @@ def _describe_dir(directory: Path, source: AdapterSource | None = None) -> tuple
 
     loaded = load_manifest(directory / "manifest.json")
     m = loaded.model
-    c = m.constraints
-    info = ExpertInfo(m.name, m.version, tuple(c.requires), tuple(c.incompatible_with), c.load_order, c.max_chain)
+    info = info_from_manifest(m)
     return info, expert_settings(loaded, source), m.training.dataset.system_prompt
 
 

@@ -86,11 +86,32 @@ class RouteDecision:
 
 
 def resolve_routed_chain(chain: list[ExpertProfile]) -> list[str]:
-    """THE call site where a routed chain meets the constraint resolver (runtime/compose.py, issue #16).
+    """A routed chain goes through the one constraint resolver (runtime/compose.py), exactly as a
+    named one: ``requires`` pulled in, ``load_order`` applied, ``max_chain`` and
+    ``incompatible_with`` enforced. When the chosen experts can't be combined, the best one
+    answers alone; when even it can't be resolved (a requirement isn't installed), it stays the
+    choice and the resolver's error reaches whoever runs the chain."""
+    from expertkit.errors import CompositionError
+    from expertkit.registry.versions import parse_requirement
+    from expertkit.runtime.compose import info_from_manifest, resolve
+    from expertkit.runtime.pool import installed_lookup
 
-    Until that resolver lands here, the chain keeps the router's order (best first).
-    """
-    return [p.name for p in chain]
+    if not chain:
+        return []
+    known = {p.name: info_from_manifest(p.manifest) for p in chain if p.manifest is not None}
+
+    def lookup(name: str, spec: str | None) -> Any:
+        info = known.get(name)
+        if info is not None and parse_requirement(f"{name}@{spec}" if spec else name).allows(info.version):
+            return info
+        return installed_lookup(name, spec)
+
+    for names in ([p.name for p in chain], [chain[0].name]):
+        try:
+            return resolve(names, lookup).names
+        except CompositionError:
+            continue
+    return [chain[0].name]
 
 
 class Router:
