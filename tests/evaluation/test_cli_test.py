@@ -223,7 +223,7 @@ def test_overlap_with_the_training_data_is_reported_and_recorded(cli, expert):
                              for t in turns), encoding="utf-8")
     res = run(cli, expert, "--update-manifest")
     assert res.exit_code == 0, res
-    assert "have a near twin in the training data" in res.stdout and "train overlap" in res.stdout
+    assert "have a near twin in the training data" in res.stderr and "train overlap" in res.stdout  # warnings: stderr
     assert "test/train overlap all: 100% of 2 with a near twin" in res.stdout
     recorded = json.loads((expert / "manifest.json").read_text())["quality_metrics"]["test_train_overlap"]
     assert recorded["near_twin_share"] == 1.0 and recorded["training_examples"] == 2
