@@ -48,7 +48,7 @@ def test_sign_verify_round_trip_and_sha256sum(cli, expert_dir):
     res = cli("verify", path, "--json")
     assert res.exit_code == 0, res
     report = json.loads(res.stdout)
-    assert report["ok"] and [c["status"] for c in report["checks"]] == ["ok"] * 8
+    assert report["ok"] and [c["status"] for c in report["checks"]] == ["ok"] * 9
 
 
 def test_verify_with_pubkey(expert_dir, tmp_path):
@@ -105,3 +105,15 @@ def test_sign_refuses_a_tampered_package(expert_dir, tmp_path):
     pair = generate_keypair(tmp_path / "k")
     with pytest.raises(IntegrityError, match="README.md"):
         sign_package(path, pair.private_path)
+
+
+def test_sign_takes_the_file_as_argument_or_option_and_keeps_its_mode(cli, expert_dir):
+    path = package_expert(expert_dir)
+    assert cli("keygen").exit_code == 0
+    path.chmod(0o444)
+    res = cli("sign", path)
+    assert res.exit_code == 0, res
+    assert path.stat().st_mode & 0o777 == 0o444
+    assert cli("sign", "--expert", path).exit_code == 0
+    res = cli("sign")
+    assert res.exit_code == 2 and "missing the .expert file" in res.stderr

@@ -44,12 +44,18 @@ def keygen(
 
 @handle_errors
 def sign(
-    expert: Annotated[Path, typer.Option("--expert", "-e", help="The .expert file to sign (rewritten in place).")],
+    file: Annotated[Path | None, typer.Argument(help="The .expert file to sign (rewritten in place); or use --expert.")] = None,
+    expert: Annotated[Path | None, typer.Option("--expert", "-e", help="The .expert file to sign (same as the argument).")] = None,
     key: Annotated[Path | None, typer.Option("--key", "-k", help="Private key (default: $EXPERT_HOME/keys/default).")] = None,
 ) -> None:
+    from expertkit.errors import UsageError
     from expertkit.packaging.signing import sign_package
 
-    result = sign_package(expert, key)
+    if (file is None) == (expert is None) and file != expert:
+        raise UsageError("give the .expert file once: `sign FILE` or `sign --expert FILE`")
+    if file is None and expert is None:
+        raise UsageError("missing the .expert file to sign", hint="expert-cli sign FILE.expert (or --expert FILE.expert)")
+    result = sign_package(file or expert, key)
     out = _console()
     note = " (replaced the previous signature)" if result.replaced else ""
     out.print(f"[green]✓[/] signed {result.path} with key {result.key_id[:16]}{note}")

@@ -21,7 +21,7 @@ from expertkit.packaging.reader import ADAPTER_WEIGHTS_NAME, PackageContents, op
 from expertkit.packaging.signature import check_signature
 from expertkit.packaging.trust import is_trusted
 
-INTEGRITY_CHECKS = ("archive", "sidecar", "digests", "members", "unlisted", "manifest", "signature")
+INTEGRITY_CHECKS = ("archive", "sidecar", "digests", "members", "unlisted", "manifest", "tensors", "signature")
 
 
 @dataclass
@@ -134,6 +134,17 @@ def _manifest(report: VerifyReport, pkg: PackageContents) -> None:
     report.add("manifest", "ok", f"{model.name} {model.version}")
 
 
+def _tensors(report: VerifyReport, pkg: PackageContents) -> None:
+    from expertkit.packaging.tensor_check import check_members
+
+    try:
+        check_members(pkg.files)
+    except PackageError as exc:
+        report.add("tensors", "failed", exc.message)
+        return
+    report.add("tensors", "ok", "safetensors whole; names, shapes and rank match adapter_config.json")
+
+
 def _signature(report: VerifyReport, pkg: PackageContents, pubkey: Ed25519PublicKey | None) -> None:
     if "SIGNATURE" not in pkg.files:
         report.add("signature", "failed", "the package is unsigned (run `expert-cli sign --expert FILE`)")
@@ -164,6 +175,7 @@ def verify_contents(pkg: PackageContents, *, sidecar: Path | None = None, pubkey
     _sidecar(report, pkg, sidecar)
     _members(report, pkg)
     _manifest(report, pkg)
+    _tensors(report, pkg)
     _signature(report, pkg, pubkey)
     return report
 
