@@ -71,10 +71,20 @@ def read_json_checked(path: Path) -> tuple[Any, list[Problem]]:
     try:
         data = json.loads(text, object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as exc:
+        comment = _comment_at(text, exc)
+        if comment:
+            raise ManifestError(f"{path}:{exc.lineno}:{exc.colno}: a `{comment}` comment, but JSON has no comments",
+                                hint='delete it, or keep the note as a "_comment": "..." key (expertkit keeps _comment keys)') from None
         raise ManifestError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except RecursionError:
         raise ManifestError(f"{path}: nested too deeply to be a manifest") from None
     return data, _duplicate_problems(data, duplicates) if duplicates else []
+
+
+def _comment_at(text: str, exc: json.JSONDecodeError) -> str | None:
+    """`#` or `//` when the parse failed where such a comment starts (the guide's template has one)."""
+    rest = text[exc.pos:].lstrip(" \t")
+    return next((mark for mark in ("#", "//", "/*") if rest.startswith(mark)), None)
 
 
 def _duplicate_problems(node: Any, duplicates: dict[int, list[str]], loc: tuple = ()) -> list[Problem]:
@@ -154,6 +164,14 @@ def _expected(msg: str) -> str:
     return msg[:1].lower() + msg[1:]
 
 
+def _found(err: Any) -> str:
+    value = err.get("input")
+    shown = json.dumps(value, default=str)[:60]
+    if isinstance(value, str) and err["type"] in ("int_type", "float_type", "bool_type"):
+        return f"{shown} is a string"  # strict, as the JSON Schema: "12" is not 12
+    return f"{shown} is invalid"
+
+
 def _pydantic_problems(exc: PydanticValidationError, data: Any) -> list[Problem]:
     """One problem per JSON path: what was found and what is expected."""
     errors = [(json_path(_data_loc(data, tuple(e["loc"]), e["type"] == "missing")), e) for e in exc.errors(include_url=False)]
@@ -167,8 +185,10 @@ def _pydantic_problems(exc: PydanticValidationError, data: Any) -> list[Problem]
         if err["type"] == "missing":
             found_at[path], expected = "missing", "required"
         else:
-            found_at.setdefault(path, f"{json.dumps(err.get('input'), default=str)[:60]} is invalid")
+            found_at.setdefault(path, _found(err))
             expected = "expected " + _expected(err["msg"])
+            if isinstance(err.get("input"), str) and err["type"] in ("int_type", "float_type", "bool_type"):
+                expected = "expected true or false, without quotes" if err["type"] == "bool_type" else expected + ", without quotes"
         # a union failure reports once per member: gather them into one line
         expected_at.setdefault(path, [])
         if expected not in expected_at[path]:
