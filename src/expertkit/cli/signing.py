@@ -31,14 +31,17 @@ def _console():
 def keygen(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Private key path (default: $EXPERT_HOME/keys/default).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing key.")] = False,
+    no_trust: Annotated[bool, typer.Option("--no-trust", help="Don't trust the new key on this machine.")] = False,
 ) -> None:
-    from expertkit.packaging.keys import generate_keypair
+    from expertkit.packaging.trust import create_key
 
-    pair = generate_keypair(output, force=force)
+    pair, trusted = create_key(output, force=force, trust=not no_trust)
     out = _console()
     out.print(f"[green]✓[/] private key {pair.private_path} (mode 0600)")
     out.print(f"  public key  {pair.public_path}")
     out.print(f"  key id      {pair.key_id}")
+    if trusted:
+        out.print(f"  trusted here ({trusted.path}): packages you sign verify and install on this machine")
     out.print(f"  share the public key; others trust it with `expert-cli trust add {pair.public_path.name}`")
 
 
