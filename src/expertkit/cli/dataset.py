@@ -104,12 +104,22 @@ def _token_counter(manifest: Path, model: str | None) -> tuple[Callable[[list[st
     return count, loaded.model.training.config.max_seq_length, spec.name
 
 
-@dataset_app.command("validate", help="Check every line is a Qwen3 conversation; with --manifest, count what max_seq_length would truncate.")
+@dataset_app.command("validate", help="Check every line is a Qwen3 conversation; with --tokens, count what max_seq_length would truncate.")
 @handle_errors
-def validate_cmd(path: PathArg, manifest: OptionalManifest = None, model: ModelOpt = None, json_out: JsonOpt = False) -> None:
+def validate_cmd(
+    path: PathArg,
+    manifest: OptionalManifest = None,
+    model: ModelOpt = None,
+    tokens: Annotated[bool, typer.Option("--tokens", help="Also count tokens with the base model's tokenizer (loads it; needs --manifest).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
     from expertkit.data.dataset_check import check_file
+    from expertkit.errors import UsageError
 
-    counter, max_len, model_name = _token_counter(manifest, model) if manifest else (None, None, None)
+    if tokens and manifest is None:
+        raise UsageError("--tokens needs --manifest (its base model's tokenizer and max_seq_length)")
+    # format checks need no model: the tokenizer is loaded only when token counts are asked for
+    counter, max_len, model_name = _token_counter(manifest, model) if tokens else (None, None, None)
     report = check_file(path, count_tokens=counter, max_seq_length=max_len)
     if json_out:
         typer.echo(json.dumps({**report.to_dict(), "tokenizer": model_name}, indent=2, ensure_ascii=False))

@@ -183,6 +183,8 @@ def verify_contents(pkg: PackageContents, *, sidecar: Path | None = None, pubkey
 def verify_package(path: str | Path, *, pubkey: Ed25519PublicKey | None = None) -> VerifyReport:
     """Open ``path`` and run every check; an unreadable or unsafe archive is a failed `archive` check."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory, not a .expert file")
     if not path.is_file():
         raise UsageError(f"{path}: file not found")
     try:

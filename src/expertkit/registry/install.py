@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from expertkit.errors import EnvironmentProblem, IntegrityError, ManifestError, RegistryError
+from expertkit.errors import EnvironmentProblem, IntegrityError, ManifestError, PackageError, RegistryError
 from expertkit.packaging.reader import PackageContents, open_package, write_contents
 from expertkit.packaging.verify import VerifyReport, verify_contents
 from expertkit.registry.base_model_check import check_base_model
@@ -82,7 +82,12 @@ def apply_policy(report: VerifyReport, opts: Options) -> list[str]:
 
 
 def prepare(fetched: Fetched, opts: Options) -> Prepared:
-    pkg = open_package(fetched.path)
+    try:
+        pkg = open_package(fetched.path)
+    except PackageError as exc:
+        # unreadable is refused like any failed integrity check (verify says the same: exit 1 either way)
+        raise IntegrityError(f"refused, integrity check failed: archive: {exc.message}",
+                             hint="the package was altered or damaged; get a fresh copy from its publisher") from None
     report = verify_contents(pkg, sidecar=fetched.sidecar)
     warnings = apply_policy(report, opts)
     if report.manifest is None:
