@@ -74,9 +74,9 @@ def remove_trusted(what: str | Path) -> list[TrustedKey]:
                              hint="copy more of the id from `expert-cli trust list`")
         matches = [t for t in list_trusted() if t.key_id.startswith(text.lower())]
     else:
-        raise UsageError(f"{text}: neither a public key file nor a key id", hint="see `expert-cli trust list`")
+        raise UsageError(f"{text!r}: neither a public key file nor a key id", hint="see `expert-cli trust list`")
     if not matches:
-        raise UsageError(f"{text}: not in the trusted keys", hint="see `expert-cli trust list`")
+        raise UsageError(f"{text!r}: not in the trusted keys", hint="see `expert-cli trust list`")
     for t in matches:
         t.path.unlink(missing_ok=True)
     return matches
