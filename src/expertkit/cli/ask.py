@@ -26,7 +26,8 @@ def ask(
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    from expertkit.registry.store import current_record, read_registry, version_dir
+    from expertkit.registry.refs import parse_ref, resolve_ref
+    from expertkit.registry.store import read_registry
     from expertkit.runtime.engine import InferenceEngine
     from expertkit.runtime.prompts import Request
 
@@ -34,11 +35,8 @@ def ask(
     use_threads(threads)
     path = Path(expert)
     if not (path / "manifest.json").is_file():
-        name, _, version = expert.partition("@")
-        data = read_registry()
-        if not version:
-            version, _ = current_record(data, name)
-        path = version_dir(name, version)
+        _, record = resolve_ref(read_registry(), parse_ref(expert))
+        path = Path(record["path"])
     overrides: dict = {}
     if no_grammar:
         overrides["use_grammar"] = False

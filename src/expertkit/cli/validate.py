@@ -33,6 +33,10 @@ def validate(
         out.result(_payload(manifest, None, [{"path": "", "message": exc.message, "severity": "error"}], []))
         raise typer.Exit(2) from None
     problems = problems + _grammar_problems(manifest)
+    if loaded is not None:
+        from expertkit.training.readiness import readiness_problems
+
+        problems = problems + readiness_problems(loaded)
     if strict:
         problems = [type(p)(p.path, p.message, "error") for p in problems]
     errors = [p for p in problems if p.severity == "error"]

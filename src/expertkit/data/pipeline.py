@@ -28,6 +28,7 @@ from expertkit.data.field_mapping import Conversation, FieldMapping, RecordError
 from expertkit.data.raw_loaders import RawRecord, display_name, load_file, raw_files
 from expertkit.data.reasoning import ReasoningMix, choose, default_ratio
 from expertkit.data.split import SPLITS, shuffle_split
+from expertkit.data.staging import DIGESTS_KEY, staging
 from expertkit.data.validation import Rules, check_conversation, missing_required
 from expertkit.errors import DatasetError, ExpertError
 
@@ -263,20 +264,15 @@ def prepare(manifest_path: str | Path, *, hooks: PrepareHooks | None = None, ski
                            hint=f"{more}fix the data, or run with --skip-invalid to write rejected records to "
                                 f"{display_name(rejected_path, base)} and go on")
     duplicates_path = st.processed_dir / "duplicates.jsonl"
-    atomic.write_jsonl(rejected_path, rejected)
-    atomic.write_jsonl(duplicates_path, duplicates)
     if not kept:
+        atomic.write_jsonl(rejected_path, rejected)
         raise DatasetError(f"no valid examples among {len(records)} loaded",
                            hint=f"see {display_name(rejected_path, base)} for the reasons")
     rows, mix = _rows(kept, st, hooks)
-    parts = shuffle_split(rows, st.shares, st.seed)
-    sizes, shown_paths = {}, {}
-    for name, part in zip(SPLITS, parts, strict=True):
-        target = st.split_paths[name]
-        if target is None:
-            continue
-        sizes[name] = atomic.write_jsonl(target, part)
-        shown_paths[name] = display_name(target, base)
+    parts = {name: part for name, part in zip(SPLITS, shuffle_split(rows, st.shares, st.seed), strict=True)
+             if st.split_paths[name] is not None}
+    sizes = {name: len(part) for name, part in parts.items()}
+    shown_paths = {name: display_name(st.split_paths[name], base) for name in parts}
     if len(records) != len(rows) + len(rejected) + len(duplicates):
         raise ExpertError("internal error: loaded records do not add up (please report this)")
     shapes: dict[str, int] = {}
@@ -290,7 +286,13 @@ def prepare(manifest_path: str | Path, *, hooks: PrepareHooks | None = None, ski
         hooks=[name for name in ("system_prompt", "extra_validation", "reasoning") if getattr(hooks, name)],
         warnings=_warnings(len(rows), mix, ignored, base),
     )
-    update_manifest(loaded.path, lambda raw: _store_counts(raw, result.counts()))
+    with staging() as stage:
+        stage.write_jsonl(rejected_path, rejected)
+        stage.write_jsonl(duplicates_path, duplicates)
+        digests = {name: stage.write_jsonl(st.split_paths[name], part) for name, part in parts.items()}
+        counts = {**result.counts(), DIGESTS_KEY: digests}
+        # the splits, the side files and the manifest's record change together or not at all
+        stage.commit(lambda: update_manifest(loaded.path, lambda raw: _store_counts(raw, counts)))
     return result
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import RegistryError
-from expertkit.registry.store import get_expert, set_current, transaction, version_dir
+from expertkit.registry.refs import parse_ref, resolve_ref
+from expertkit.registry.store import get_expert, read_registry, set_current, transaction, version_dir
 from expertkit.registry.versions import parse_requirement
 
 
@@ -20,11 +21,6 @@ class UninstallResult:
     removed: list[str]
     current: str | None
     warnings: list[str] = field(default_factory=list)
-
-
-def parse_target(text: str) -> tuple[str, str | None]:
-    name, _, version = text.partition("@")
-    return name, version or None
 
 
 def dependents(data: dict[str, Any], name: str, remaining: list[str]) -> list[str]:
@@ -51,12 +47,14 @@ def _remove_tree(path: Path) -> None:
 
 
 def uninstall(target: str, *, force: bool = False) -> UninstallResult:
-    name, version = parse_target(target)
+    ref = parse_ref(target)
+    name, version = ref.name, ref.version
     warnings: list[str] = []
+    resolve_ref(read_registry(), ref)  # nothing to remove: say so before a lock file is even created
     with transaction() as data:
         entry = get_expert(data, name)
-        if version and version not in entry["versions"]:
-            raise RegistryError(f"{name} {version} is not installed (installed: {', '.join(sorted(entry['versions']))})")
+        if version:
+            resolve_ref(data, ref)
         removing = [version] if version else list(entry["versions"])
         remaining = [v for v in entry["versions"] if v not in removing]
         blockers = dependents(data, name, remaining)

@@ -9,8 +9,9 @@ from pathlib import Path
 from expertkit.errors import RegistryError
 from expertkit.packaging.reader import open_package
 from expertkit.registry.install import InstallResult, Options, install
+from expertkit.registry.refs import parse_ref, resolve_ref
 from expertkit.registry.sources import fetch_source
-from expertkit.registry.store import current_record, read_registry
+from expertkit.registry.store import read_registry
 from expertkit.registry.versions import version_key
 
 
@@ -24,8 +25,10 @@ class UpdateResult:
 
 
 def update(name: str, opts: Options | None = None) -> UpdateResult:
-    """Look at the recorded source; install it when its version is newer than the current one."""
-    current, record = current_record(read_registry(), name)
+    """Look at the recorded source of NAME[@VERSION] (default: current); install it when it offers a newer version."""
+    ref = parse_ref(name)
+    name = ref.name
+    current, record = resolve_ref(read_registry(), ref)
     source = record.get("source")
     if not source:
         raise RegistryError(f"{name} {current}: no source recorded, nothing to update from")

@@ -107,6 +107,11 @@ def _resolve(manifest_path: Path, opts: TrainOptions, warn: Any, sink: EventSink
         names = ", ".join(sp.name for sp in loaded.model.soft_prompts)
         sink({"event": "note", "message": f"soft_prompts ({names}) are trained separately: expert-cli train --soft-prompt NAME"})
     ds = loaded.model.training.dataset
+    if opts.dataset is None:
+        from expertkit.data.staging import check_prepared
+
+        for message in check_prepared(loaded):
+            warn(message)
     train_path = opts.dataset or loaded.resolve(ds.path)
     val_path = opts.validation or (loaded.resolve(ds.validation_path) if ds.validation_path else None)
     if cfg.evaluation_strategy == "no":
