@@ -14,7 +14,7 @@ def test_prepare_prints_the_equation(cli, make_expert):
     res = cli("dataset", "prepare", "--manifest", manifest)
     assert res.exit_code == 0, res
     assert "loaded 21 = written 20 + invalid 0 + duplicates 1" in res.stdout
-    assert "warning: only 20 examples; the guide asks for at least 1,000" in res.stdout
+    assert "warning: only 20 examples; the guide asks for at least 1,000" in res.stderr  # warnings: stderr (i13)
 
 
 def test_prepare_json_and_seed(cli, make_expert):
@@ -100,7 +100,7 @@ def test_validate_with_manifest_counts_truncation(cli, make_expert, tiny_qwen3_d
     assert report["max_seq_length"] == 30 and report["truncated"] == 1 and report["truncated_lines"] == [1]
     assert report["tokens"]["max"] > 30 and report["tokenizer"] == str(tiny_qwen3_dir)
     human = cli("dataset", "validate", path, "--manifest", manifest, "--tokens")
-    assert "would be truncated" in human.stdout
+    assert "would be truncated" in human.stderr  # a warning: stderr (i13)
 
 
 def test_validate_unknown_base_model_is_exit_3(cli, make_expert, tmp_path):
@@ -134,7 +134,7 @@ def test_stats_on_prepared_file(cli, make_expert):
     assert stats["lengths"]["p50"] <= stats["lengths"]["p95"] <= stats["lengths"]["max"]
     assert any("at least 1,000" in w for w in stats["warnings"])
     human = cli("dataset", "stats", train)
-    assert "with <think>" in human.stdout and "field coverage" in human.stdout and "at least 1,000" in human.stdout
+    assert "with <think>" in human.stdout and "field coverage" in human.stdout and "at least 1,000" in human.stderr
 
 
 def test_stats_tokens_with_manifest(cli, make_expert, tiny_llama_dir):
