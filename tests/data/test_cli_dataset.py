@@ -14,7 +14,7 @@ def test_prepare_prints_the_equation(cli, make_expert):
     res = cli("dataset", "prepare", "--manifest", manifest)
     assert res.exit_code == 0, res
     assert "loaded 21 = written 20 + invalid 0 + duplicates 1" in res.stdout
-    assert "warning: only 20 examples; the guide asks for at least 1,000" in res.stderr  # warnings: always stderr
+    assert "warning: only 20 examples; the guide asks for at least 1,000" in res.stderr  # warnings: stderr (i13)
 
 
 def test_prepare_json_and_seed(cli, make_expert):
@@ -94,20 +94,32 @@ def test_validate_with_manifest_counts_truncation(cli, make_expert, tiny_qwen3_d
     raw["training"]["config"]["max_seq_length"] = 30
     manifest.write_text(json.dumps(raw), encoding="utf-8")
     path = write_jsonl(manifest.parent / "t.jsonl", [GUIDE_LINE, {"text": "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nok<|im_end|>\n"}])
-    res = cli("dataset", "validate", path, "--manifest", manifest, "--json")
+    res = cli("dataset", "validate", path, "--manifest", manifest, "--tokens", "--json")
     assert res.exit_code == 0, res
     report = json.loads(res.stdout)
     assert report["max_seq_length"] == 30 and report["truncated"] == 1 and report["truncated_lines"] == [1]
     assert report["tokens"]["max"] > 30 and report["tokenizer"] == str(tiny_qwen3_dir)
-    human = cli("dataset", "validate", path, "--manifest", manifest)
-    assert "would be truncated" in human.stderr
+    human = cli("dataset", "validate", path, "--manifest", manifest, "--tokens")
+    assert "would be truncated" in human.stderr  # a warning: stderr (i13)
 
 
 def test_validate_unknown_base_model_is_exit_3(cli, make_expert, tmp_path):
     manifest = make_expert({"a.jsonl": [GUIDE_RAW]}, base_model=str(tmp_path / "nowhere"))
     path = write_jsonl(tmp_path / "t.jsonl", [GUIDE_LINE])
-    res = cli("dataset", "validate", path, "--manifest", manifest)
+    res = cli("dataset", "validate", path, "--manifest", manifest, "--tokens")
     assert res.exit_code == 3 and "not found" in res.stderr
+    assert cli("dataset", "validate", path, "--manifest", manifest).exit_code == 0  # format checks need no model
+
+
+def test_validate_with_manifest_loads_no_model_unless_tokens_are_asked_for(cli, make_expert, tiny_qwen3_dir, monkeypatch):
+    import expertkit.models.loading as loading
+
+    manifest = make_expert({"a.jsonl": [GUIDE_RAW]}, base_model=str(tiny_qwen3_dir))
+    path = write_jsonl(manifest.parent / "t.jsonl", [GUIDE_LINE] * 32)
+    monkeypatch.setattr(loading, "load_tokenizer", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded a tokenizer")))
+    res = cli("dataset", "validate", path, "--manifest", manifest, "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["tokens"] is None, res
+    assert cli("dataset", "validate", path, "--tokens").exit_code == 2
 
 
 def test_stats_on_prepared_file(cli, make_expert):

@@ -81,7 +81,8 @@ def test_in_a_scaffolded_expert(cli, tmp_path):
     res = cli("new", "sql", cwd=tmp_path)
     assert res.exit_code == 0, res
     expert = tmp_path / "expert-sql"
-    assert (expert / "preprocess.py").read_bytes().replace(b"expert-sql", b"${name}") == TEMPLATE.read_bytes()
+    rendered = (expert / "preprocess.py").read_bytes().replace(b"expert-sql", b"${name}")
+    assert rendered.replace(Path(sys.executable).as_posix().encode(), b"${python}") == TEMPLATE.read_bytes()
     raw = expert / "datasets" / "raw" / "sql.jsonl"
     raw.write_text("".join(json.dumps(r) + "\n" for r in sql_examples(10)), encoding="utf-8")
     proc = run_script(expert)
@@ -105,3 +106,20 @@ def test_hooks_module_may_use_dataclasses_and_must_export_prepare_hooks(cli, mak
     (expert / "preprocess.py").write_text("HOOKS = {'reasoning': None}\n", encoding="utf-8")
     res = cli("dataset", "prepare", "--manifest", expert / "manifest.json")
     assert res.exit_code == 2 and "HOOKS must be an expertkit.data.pipeline.PrepareHooks" in res.stderr
+
+
+def test_python_without_expertkit_runs_it_with_expertkits_python(cli, tmp_path):
+    import os
+
+    assert cli("new", "sql", cwd=tmp_path).exit_code == 0
+    expert = tmp_path / "expert-sql"
+    (expert / "datasets" / "raw" / "sql.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sql_examples(10)), encoding="utf-8")
+    bare = getattr(sys, "_base_executable", None) or shutil.which("python3")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    assert subprocess.run([bare, "-c", "import expertkit"], env=env, capture_output=True).returncode != 0
+    proc = subprocess.run([bare, "preprocess.py"], cwd=expert, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "loaded 10 = written 10" in proc.stdout, proc.stderr
+    (expert / "preprocess.py").write_text((expert / "preprocess.py").read_text().replace(Path(sys.executable).as_posix(), "/nowhere/python"))
+    proc = subprocess.run([bare, "preprocess.py"], cwd=expert, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "no expertkit" in proc.stderr and ".venv/bin/python preprocess.py" in proc.stderr
+    assert "Traceback" not in proc.stderr

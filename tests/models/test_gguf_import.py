@@ -69,3 +69,16 @@ def test_not_a_gguf_is_validation_error(tmp_path, cli):
         import_model(bad, "bad")
     res = cli("models", "import", bad)
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("keep", [0, 3, 100, 1000, -10])
+def test_truncated_gguf_is_one_line_exit_2_and_leaves_nothing(cli, tiny_gguf, tmp_path, expert_home, keep):
+    cut = tmp_path / "cut.gguf"
+    data = tiny_gguf.read_bytes()
+    cut.write_bytes(data[:keep] if keep >= 0 else data[:keep])
+    res = cli("models", "import", cut, "--name", "cut")
+    assert res.exit_code == 2, res
+    assert "Traceback" not in res.output and len(res.stderr.strip().splitlines()) <= 2
+    assert "truncated" in res.stderr or "not a GGUF file" in res.stderr
+    models = expert_home / "models"
+    assert not models.exists() or not [p for p in models.iterdir() if p.name != "index.json"]

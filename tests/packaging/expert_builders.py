@@ -69,7 +69,7 @@ def build_expert(tmp: Path, name: str, base_model: Path, adapter: Path, *, versi
 
     root = make_expert_dir(tmp / f"{name}-{version}", name, base_model, adapter, version=version, **manifest_kw)
     out = (out_dir or tmp) / f"{name}-{model_slug(str(base_model))}.v{version}.expert"
-    path = package_expert(root, output=out)
+    path = package_expert(root, output=out, force=True)  # tests rebuild the same name over a signed one
     if key is not None:
         sign_package(path, key)
     return path

@@ -41,14 +41,16 @@ def test_sign_verify_round_trip_and_sha256sum(cli, expert_dir):
     assert "SIGNATURE" in open_package(path).names
     check = subprocess.run(["sha256sum", "-c", path.name + ".sha256"], cwd=path.parent, capture_output=True, text=True)
     assert check.returncode == 0 and "OK" in check.stdout
-    # signed but signer not trusted yet: verify fails naming the trust check
+    # keygen trusted its own key: verify passes at once; without that trust it fails naming the check
+    assert cli("verify", path).exit_code == 0
+    assert cli("trust", "remove", default_key_path().with_name("default.pub")).exit_code == 0
     res = cli("verify", path)
     assert res.exit_code == 1 and "trust" in res.output
     assert cli("trust", "add", default_key_path().with_name("default.pub")).exit_code == 0
     res = cli("verify", path, "--json")
     assert res.exit_code == 0, res
     report = json.loads(res.stdout)
-    assert report["ok"] and [c["status"] for c in report["checks"]] == ["ok"] * 8
+    assert report["ok"] and [c["status"] for c in report["checks"]] == ["ok"] * 9
 
 
 def test_verify_with_pubkey(expert_dir, tmp_path):
@@ -105,3 +107,38 @@ def test_sign_refuses_a_tampered_package(expert_dir, tmp_path):
     pair = generate_keypair(tmp_path / "k")
     with pytest.raises(IntegrityError, match="README.md"):
         sign_package(path, pair.private_path)
+
+
+def test_sign_takes_the_file_as_argument_or_option_and_keeps_its_mode(cli, expert_dir):
+    path = package_expert(expert_dir)
+    assert cli("keygen").exit_code == 0
+    path.chmod(0o444)
+    res = cli("sign", path)
+    assert res.exit_code == 0, res
+    assert path.stat().st_mode & 0o777 == 0o444
+    assert cli("sign", "--expert", path).exit_code == 0
+    res = cli("sign")
+    assert res.exit_code == 2 and "missing the .expert file" in res.stderr
+
+
+def test_keygen_trusts_its_own_key_unless_told_not_to(cli, expert_home, tmp_path):
+    res = cli("keygen")
+    assert res.exit_code == 0 and "trusted here" in res.stdout
+    [trusted] = list_trusted()
+    assert trusted.key_id in res.stdout
+    assert cli("keygen", "--output", tmp_path / "other", "--no-trust").exit_code == 0
+    assert len(list_trusted()) == 1
+
+
+def test_trust_add_refuses_a_private_key_and_copies_nothing(cli, expert_home):
+    assert cli("keygen", "--no-trust").exit_code == 0
+    res = cli("trust", "add", expert_home / "keys" / "default")
+    assert res.exit_code == 2 and "is a private key" in res.stderr and "default.pub" in res.stderr
+    store = expert_home / "trusted_keys"
+    assert list_trusted() == [] and (not store.exists() or not any(store.iterdir()))
+
+
+def test_trust_remove_with_a_short_id_says_it_is_too_short(cli, expert_home):
+    assert cli("keygen").exit_code == 0
+    res = cli("trust", "remove", "28ac")
+    assert res.exit_code == 2 and "needs at least 8 hex digits (4 given)" in res.stderr

@@ -66,7 +66,7 @@ def test_tampered_is_always_refused(make_package, signing_key, member):
     path = make_package("expert-victim", key=signing_key)
     rewrite_members(path, lambda f: f.__setitem__(member, f[member][:-2] + b"!\n"))
     with pytest.raises(IntegrityError, match="integrity check failed") as err:
-        install(str(path), Options(allow_unsigned=True, trust=True, force=True))
+        install(str(path), Options(allow_unsigned=True, trust=True, reinstall=True, ignore_base_model=True))
     assert any(check in err.value.message for check in ("members", "signature", "digests"))
     assert not (experts_dir() / "expert-victim").exists()
 
@@ -78,7 +78,7 @@ def test_versions_current_and_reinstall(make_package, signing_key):
     assert entry["current"] == "0.2.0" and sorted(entry["versions"]) == ["0.1.0", "0.2.0"]
     with pytest.raises(RegistryError, match="already installed"):
         install(str(make_package("expert-multi", version="0.2.0", key=signing_key)))
-    install(str(make_package("expert-multi", version="0.2.0", key=signing_key)), Options(force=True))
+    install(str(make_package("expert-multi", version="0.2.0", key=signing_key)), Options(reinstall=True))
     result = uninstall("expert-multi@0.2.0")
     assert result.current == "0.1.0" and read_registry()["experts"]["expert-multi"]["current"] == "0.1.0"
     assert not (experts_dir() / "expert-multi" / "0.2.0").exists() and (experts_dir() / "expert-multi" / "0.1.0").is_dir()
@@ -87,9 +87,10 @@ def test_versions_current_and_reinstall(make_package, signing_key):
 def test_base_model_digest_mismatch_refused_with_fix_and_force(cli, make_package, signing_key):
     path = make_package("expert-wrongbase", key=signing_key, sha256="0" * 64)
     res = cli("install", path)
-    assert res.exit_code == 1 and "digest" in res.stderr and "--force" in res.stderr and "models import" in res.stderr
-    res = cli("install", path, "--force")
-    assert res.exit_code == 0 and "--force" in res.output
+    assert res.exit_code == 1 and "digest" in res.stderr and "--ignore-base-model" in res.stderr and "models import" in res.stderr
+    assert cli("install", path, "--force").exit_code == 1  # reinstalling is another choice
+    res = cli("install", path, "--ignore-base-model")
+    assert res.exit_code == 0 and "--ignore-base-model" in res.output
 
 
 def test_base_model_missing_refused(signing_key, tmp_path, tiny_llama_dir, lora_adapter_dir):
@@ -102,7 +103,7 @@ def test_base_model_missing_refused(signing_key, tmp_path, tiny_llama_dir, lora_
     shutil.rmtree(model)
     with pytest.raises(EnvironmentProblem, match="not available locally") as err:
         install(str(path))
-    assert "--force" in err.value.hint
+    assert "--ignore-base-model" in err.value.hint
 
 
 def test_incompatible_with_installed_warns(make_package, signing_key):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_every_template_is_written(expert):
 
 def _values() -> dict[str, str]:
     return {"name": "expert-sql", "short_name": "sql", "base_model": "smollm2-135m-instruct",
-            "adapter_type": "dora", "version": "0.1.0"}
+            "adapter_type": "dora", "version": "0.1.0", "python": Path(sys.executable).as_posix()}
 
 
 def test_no_placeholder_left_unfilled(expert):

@@ -70,6 +70,14 @@ def _print_prepare(out: Output, result: Any) -> None:
     out.print(f"[green]✓[/] {esc(result.equation)}")
 
 
+def _check_model_choice(manifest: Path, model: str | None) -> None:
+    """The manifest and --model name a base model (cheap: no tokenizer is loaded)."""
+    from expertkit.manifest.layout import pick_base_model
+    from expertkit.manifest.loader import load_manifest
+
+    pick_base_model(load_manifest(manifest, check_files=False), model)
+
+
 def _token_counter(manifest: Path, model: str | None) -> tuple[Callable[[list[str]], list[int]], int, str]:
     """(count tokens of texts, max_seq_length, model name) for the manifest's base model."""
     from expertkit.manifest.layout import pick_base_model
@@ -91,12 +99,24 @@ def _token_counter(manifest: Path, model: str | None) -> tuple[Callable[[list[st
     return count, loaded.model.training.config.max_seq_length, spec.name
 
 
-@dataset_app.command("validate", help="Check every line is a Qwen3 conversation; with --manifest, count what max_seq_length would truncate.")
-def validate_cmd(path: PathArg, manifest: OptionalManifest = None, model: ModelOpt = None, json_out: JsonOpt = False) -> None:
+@dataset_app.command("validate", help="Check every line is a Qwen3 conversation; with --tokens, count what max_seq_length would truncate.")
+def validate_cmd(
+    path: PathArg,
+    manifest: OptionalManifest = None,
+    model: ModelOpt = None,
+    tokens: Annotated[bool, typer.Option("--tokens", help="Also count tokens with the base model's tokenizer (loads it; needs --manifest).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
     from expertkit.data.dataset_check import check_file
+    from expertkit.errors import UsageError
 
     out = Output(json_out)
-    counter, max_len, model_name = _token_counter(manifest, model) if manifest else (None, None, None)
+    if tokens and manifest is None:
+        raise UsageError("--tokens needs --manifest (its base model's tokenizer and max_seq_length)")
+    # format checks need no model: the tokenizer is loaded only when token counts are asked for
+    if manifest is not None and not tokens:
+        _check_model_choice(manifest, model)  # a --model is never silently ignored, even without --tokens
+    counter, max_len, model_name = _token_counter(manifest, model) if tokens else (None, None, None)
     report = check_file(path, count_tokens=counter, max_seq_length=max_len)
     out.warnings(report.warnings)
     out.result({**report.to_dict(), "tokenizer": model_name}, lambda: _print_check(out, report, model_name))

@@ -15,7 +15,8 @@ ModelOpt = Annotated[
     str | None, typer.Option("--model", help="Which of the manifest's base_models to use (name or slug; default: the first).")
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (default: from the manifest).")]
+# numpy and torch take seeds below 2**32: a bigger one is refused here, not silently wrapped
+SeedOpt = Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed (default: from the manifest).")]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option("--threads", min=1, envvar="EXPERT_THREADS",

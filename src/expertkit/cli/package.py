@@ -21,12 +21,13 @@ def package(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (default: weights/<name>-<model>.v<version>.expert).")] = None,
     model: ModelOpt = None,
     include_tests: Annotated[bool, typer.Option("--include-tests", help="Add tests/test_cases.json to the package.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a signed package at the output path (sign it again after).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     from expertkit.packaging.build import build_package
 
     out = Output(json_out)
-    result = build_package(manifest, weights=weights, output=output, model=model, include_tests=include_tests)
+    result = build_package(manifest, weights=weights, output=output, model=model, include_tests=include_tests, force=force)
     out.warnings(result.warnings)
     payload = {"path": str(result.path), "sha256": result.sha256, "size_bytes": result.size_bytes,
                "base_model": result.base_model, "members": result.members, "warnings": result.warnings,

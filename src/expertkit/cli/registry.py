@@ -12,9 +12,11 @@ from expertkit.cli.options import JsonOpt
 from expertkit.cli.output import Output, esc
 
 AllowUnsignedOpt = Annotated[bool, typer.Option("--allow-unsigned", help="Install a package that has no signature.")]
+PinOpt = Annotated[bool, typer.Option("--pin", help="Make this version current even when a newer one is installed.")]
 TrustOpt = Annotated[bool, typer.Option("--trust", help="Accept (and remember) a signer that is not trusted yet.")]
 FromOpt = Annotated[Path | None, typer.Option("--from", help="Folder of .expert files that can satisfy `requires`.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Reinstall an installed version; install despite a base-model mismatch.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Reinstall a version that is already installed.")]
+IgnoreBaseOpt = Annotated[bool, typer.Option("--ignore-base-model", help="Install although the base model is missing here or its digest differs.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -31,13 +33,16 @@ def install(
     trust: TrustOpt = False,
     from_dir: FromOpt = None,
     force: ForceOpt = False,
+    ignore_base_model: IgnoreBaseOpt = False,
+    pin: PinOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     from expertkit.registry.install import Options
     from expertkit.registry.install import install as do_install
 
     out = Output(json_out)
-    r = do_install(source, Options(allow_unsigned=allow_unsigned, trust=trust, from_dir=from_dir, force=force))
+    r = do_install(source, Options(allow_unsigned=allow_unsigned, trust=trust, from_dir=from_dir, reinstall=force,
+                                   ignore_base_model=ignore_base_model, pin=pin))
     out.warnings(r.warnings)
 
     def human() -> None:
@@ -51,11 +56,13 @@ def install(
 
 
 def list_experts(json_out: JsonOpt = False) -> None:
-    from expertkit.registry.store import read_registry
+    from expertkit.registry.store import CURRENT_RULE, read_registry, shown_record
     from expertkit.registry.versions import version_key
 
     out = Output(json_out)
     experts = sorted(read_registry()["experts"].items())
+    for _, entry in experts:
+        entry["versions"] = {v: shown_record(entry["versions"][v]) for v in sorted(entry["versions"], key=version_key)}
 
     def human() -> None:
         if not experts:
@@ -66,27 +73,32 @@ def list_experts(json_out: JsonOpt = False) -> None:
         table = Table("name", "current", "versions", "signer", "source")
         for name, entry in experts:
             record = entry["versions"].get(entry.get("current"), {})
-            versions = ", ".join(sorted(entry["versions"], key=version_key))
-            table.add_row(esc(name), entry.get("current") or "-", versions, (record.get("signer") or "unsigned")[:16],
-                          esc(record.get("source", "")))
+            current = (entry.get("current") or "-") + (" (pinned)" if entry.get("pinned") else "")
+            signer = (record.get("signer") or "unsigned")[:16] + ("" if record.get("trusted") or not record.get("signer") else " (not trusted now)")
+            table.add_row(esc(name), esc(current), esc(", ".join(entry["versions"])), esc(signer), esc(record.get("source", "")))
         out.table(table)
+        out.print(f"[dim]{esc(CURRENT_RULE)}[/]")
 
     out.result({"experts": [{"name": name, **entry} for name, entry in experts]}, human)
 
 
 def info(name: Annotated[str, typer.Argument(help="Expert name (NAME or NAME@VERSION).")], json_out: JsonOpt = False) -> None:
-    out = Output(json_out)
     from expertkit.registry.refs import parse_ref, resolve_ref
-    from expertkit.registry.store import read_registry
+    from expertkit.registry.store import CURRENT_RULE, read_registry, shown_record
+    from expertkit.registry.versions import version_key
+
+    out = Output(json_out)
 
     data = read_registry()
     ref = parse_ref(name)
     wanted = ref.name
     version, record = resolve_ref(data, ref)
+    record = shown_record(record)
     manifest_path = Path(record["path"]) / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     payload = {"name": wanted, "version": version, "current": data["experts"][wanted].get("current"),
-               "versions": sorted(data["experts"][wanted]["versions"]), **record,
+               "pinned": bool(data["experts"][wanted].get("pinned")), "current_rule": CURRENT_RULE,
+               "versions": sorted(data["experts"][wanted]["versions"], key=version_key), **record,
                "description": manifest.get("description"), "capabilities": manifest.get("capabilities", []),
                "adapter": (manifest.get("base_models") or [{}])[0].get("adapters", [None])[0] if manifest else None}
     def human() -> None:
@@ -118,6 +130,7 @@ def update(
     trust: TrustOpt = False,
     from_dir: FromOpt = None,
     force: ForceOpt = False,
+    ignore_base_model: IgnoreBaseOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     from expertkit.registry.install import Options
@@ -127,7 +140,8 @@ def update(
 
     out = Output(json_out)
     _, record = resolve_ref(read_registry(), parse_ref(name))
-    opts = Options(allow_unsigned=allow_unsigned or bool(record.get("allow_unsigned")), trust=trust, from_dir=from_dir, force=force)
+    opts = Options(allow_unsigned=allow_unsigned or bool(record.get("allow_unsigned")), trust=trust, from_dir=from_dir,
+                   reinstall=force, ignore_base_model=ignore_base_model)
     r = do_update(name, opts)
     warnings = r.install.warnings if r.install else []
     out.warnings(warnings)

@@ -24,31 +24,40 @@ def register(app: typer.Typer) -> None:
 def keygen(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Private key path (default: $EXPERT_HOME/keys/default).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing key.")] = False,
+    no_trust: Annotated[bool, typer.Option("--no-trust", help="Don't trust the new key on this machine.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    from expertkit.packaging.keys import generate_keypair
+    from expertkit.packaging.trust import create_key
 
     out = Output(json_out)
-    pair = generate_keypair(output, force=force)
+    pair, trusted = create_key(output, force=force, trust=not no_trust)
 
     def human() -> None:
         out.print(f"[green]✓[/] private key {esc(pair.private_path)} (mode 0600)")
         out.print(f"  public key  {esc(pair.public_path)}")
         out.print(f"  key id      {pair.key_id}")
+        if trusted:
+            out.print(f"  trusted here ({esc(trusted.path)}): packages you sign verify and install on this machine")
         out.print(f"  share the public key; others trust it with `expert-cli trust add {esc(quote(pair.public_path.name))}`")
 
     out.result({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "key_id": pair.key_id}, human)
 
 
 def sign(
-    expert: Annotated[Path, typer.Option("--expert", "-e", help="The .expert file to sign (rewritten in place).")],
+    file: Annotated[Path | None, typer.Argument(help="The .expert file to sign (rewritten in place); or use --expert.")] = None,
+    expert: Annotated[Path | None, typer.Option("--expert", "-e", help="The .expert file to sign (same as the argument).")] = None,
     key: Annotated[Path | None, typer.Option("--key", "-k", help="Private key (default: $EXPERT_HOME/keys/default).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
+    from expertkit.errors import UsageError
     from expertkit.packaging.signing import sign_package
 
     out = Output(json_out)
-    result = sign_package(expert, key)
+    if (file is None) == (expert is None) and file != expert:
+        raise UsageError("give the .expert file once: `sign FILE` or `sign --expert FILE`")
+    if file is None and expert is None:
+        raise UsageError("missing the .expert file to sign", hint="expert-cli sign FILE.expert (or --expert FILE.expert)")
+    result = sign_package(file or expert, key)
 
     def human() -> None:
         note = " (replaced the previous signature)" if result.replaced else ""

@@ -20,7 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from expertkit.errors import ManifestError
 from expertkit.manifest.model import Manifest, Perf, QualityMetrics, Section
-from expertkit.manifest.problems import Problem, json_path, shorten
+from expertkit.manifest.problems import Problem, json_path, shorten, show_value
 from expertkit.manifest.reference_keys import RUNTIME_KEYS, RUNTIME_REASON, classify_extra
 
 # sections whose extra keys are expected, not typos
@@ -73,10 +73,20 @@ def read_json_checked(path: Path) -> tuple[Any, list[Problem]]:
     try:
         data = json.loads(text, object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as exc:
+        comment = _comment_at(text, exc)
+        if comment:
+            raise ManifestError(f"{path}:{exc.lineno}:{exc.colno}: a `{comment}` comment, but JSON has no comments",
+                                hint='delete it, or keep the note as a "_comment": "..." key (expertkit keeps _comment keys)') from None
         raise ManifestError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except RecursionError:
         raise ManifestError(f"{path}: nested too deeply to be a manifest") from None
     return data, _duplicate_problems(data, duplicates) if duplicates else []
+
+
+def _comment_at(text: str, exc: json.JSONDecodeError) -> str | None:
+    """`#` or `//` when the parse failed where such a comment starts (the guide's template has one)."""
+    rest = text[exc.pos:].lstrip(" \t")
+    return next((mark for mark in ("#", "//", "/*") if rest.startswith(mark)), None)
 
 
 def _duplicate_problems(node: Any, duplicates: dict[int, list[str]], loc: tuple = ()) -> list[Problem]:
@@ -156,6 +166,27 @@ def _expected(msg: str) -> str:
     return msg[:1].lower() + msg[1:]
 
 
+def _quoted_scalar(err: Any) -> bool:
+    """A string that would be the expected number/bool without its quotes ("12", "true")."""
+    value, kind = err.get("input"), err["type"]
+    if not isinstance(value, str) or kind not in ("int_type", "float_type", "bool_type"):
+        return False
+    if kind == "bool_type":
+        return value in ("true", "false")
+    try:
+        (int if kind == "int_type" else float)(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _found(err: Any) -> str:
+    shown = show_value(err.get("input"))
+    if _quoted_scalar(err):
+        return f"{shown} is a string"  # strict, as the JSON Schema: "12" is not 12
+    return f"{shown} is invalid"
+
+
 def _pydantic_problems(exc: PydanticValidationError, data: Any) -> list[Problem]:
     """One problem per JSON path: what was found and what is expected."""
     errors = [(json_path(_data_loc(data, tuple(e["loc"]), e["type"] == "missing")), e) for e in exc.errors(include_url=False)]
@@ -169,8 +200,10 @@ def _pydantic_problems(exc: PydanticValidationError, data: Any) -> list[Problem]
         if err["type"] == "missing":
             found_at[path], expected = "missing", "required"
         else:
-            found_at.setdefault(path, f"{shorten(json.dumps(err.get('input'), default=str, ensure_ascii=False))} is invalid")
+            found_at.setdefault(path, _found(err))
             expected = "expected " + _expected(err["msg"])
+            if _quoted_scalar(err):
+                expected = "expected true or false, without quotes" if err["type"] == "bool_type" else expected + ", without quotes"
         # a union failure reports once per member: gather them into one line
         expected_at.setdefault(path, [])
         if expected not in expected_at[path]:

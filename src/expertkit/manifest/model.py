@@ -30,7 +30,8 @@ Number = float | int | str  # metrics in the wild carry strings like "16/18"
 class Section(BaseModel):
     """Base for every manifest section: unknown keys are kept, not rejected."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_default=False)
+    # strict: "12" is not a rank and "yes" is not a bool, exactly as the exported JSON Schema says
+    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_default=False, strict=True)
 
 
 class Adapter(Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -28,6 +29,12 @@ def json_path(loc: tuple) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+def show_value(value: object) -> str:
+    """A JSON value for a one-line message: readable Unicode, but control and line-break characters escaped."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return shorten("".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text))
 
 
 def shorten(text: str, limit: int = 60) -> str:

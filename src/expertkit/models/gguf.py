@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,7 +81,7 @@ def _load_gguf(gguf_file: Path) -> tuple[Any, Any]:
         model = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name, dtype=torch.float32)
     except ImportError as exc:
         raise EnvironmentProblem(f"reading GGUF needs the `gguf` package ({exc})", hint="pip install gguf") from exc
-    except (ValueError, KeyError, RuntimeError) as exc:
+    except (ValueError, KeyError, RuntimeError, struct.error, IndexError) as exc:
         raise ValidationError(
             f"{gguf_file}: transformers cannot convert this GGUF file ({exc})",
             hint="import a Hugging Face model directory instead, or a GGUF of a supported architecture (llama, qwen2/3, ...)",
@@ -88,11 +89,40 @@ def _load_gguf(gguf_file: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def check_gguf(gguf_file: Path) -> None:
+    """A whole GGUF file: magic, a header the reader parses, every tensor's bytes inside the file.
+
+    Runs before anything is created (temp dir, lock file), so a truncated download fails in one
+    line and leaves nothing behind.
+    """
+    try:
+        size = gguf_file.stat().st_size
+        with gguf_file.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise ValidationError(f"{gguf_file}: cannot read it ({exc.strerror or exc})") from None
+    if magic != b"GGUF":
+        raise ValidationError(f"{gguf_file}: not a GGUF file (it does not start with the GGUF magic)",
+                              hint="give a .gguf model file or a Hugging Face model directory")
+    try:
+        from gguf import GGUFReader
+
+        end = max((int(t.data_offset) + int(t.n_bytes) for t in GGUFReader(str(gguf_file)).tensors), default=0)
+    except ImportError as exc:
+        raise EnvironmentProblem(f"reading GGUF needs the `gguf` package ({exc})", hint="pip install gguf") from exc
+    except Exception:  # noqa: BLE001 - the reader fails with struct/numpy/index errors on a cut file
+        end = size + 1
+    if end > size:
+        raise ValidationError(f"{gguf_file}: the GGUF file is truncated or damaged ({size:,} bytes; its header describes more)",
+                              hint="download it again (compare its size/sha256 with the source)")
+
+
 def convert_gguf(gguf_file: str | Path, dest: str | Path, *, progress: Progress | None = None) -> dict[str, Any]:
     """Convert ``gguf_file`` to a safetensors model dir at ``dest`` (replacing it); returns model facts."""
     gguf_file, dest = Path(gguf_file), Path(dest)
     if not gguf_file.is_file():
         raise EnvironmentProblem(f"GGUF file not found: {gguf_file}")
+    check_gguf(gguf_file)
     step = progress or (lambda *_: None)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{dest.name}-", dir=dest.parent))

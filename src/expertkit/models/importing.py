@@ -19,7 +19,7 @@ from expertkit.home import models_dir
 from expertkit.manifest.model import model_slug
 from expertkit.models.aliases import ALIASES, find_alias, is_ready, record_model
 from expertkit.models.digest import weight_files
-from expertkit.models.gguf import TEMP_PREFIX, Progress, clean_stale_temps, convert_gguf, replace_dir
+from expertkit.models.gguf import TEMP_PREFIX, Progress, check_gguf, clean_stale_temps, convert_gguf, replace_dir
 from expertkit.models.index import lock, read_index
 from expertkit.models.inventory import dir_facts
 
@@ -80,6 +80,7 @@ def import_model(
     if is_gguf or copy:
         _check_dest_free(name, dest)
     if is_gguf:
+        check_gguf(src)  # before the lock: a bad file leaves nothing in models/
         with lock(dest.name):
             clean_stale_temps(dest.parent, dest.name)
             facts = convert_gguf(src, dest, progress=progress)

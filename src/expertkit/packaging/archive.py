@@ -61,8 +61,8 @@ def archive_bytes(members: Mapping[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def write_archive(path: str | Path, members: Mapping[str, bytes]) -> bytes:
-    """Write the archive atomically to ``path``; returns its bytes."""
+def write_archive(path: str | Path, members: Mapping[str, bytes], *, mode: int = FILE_MODE) -> bytes:
+    """Write the archive atomically to ``path`` (file mode ``mode``); returns its bytes."""
     data = archive_bytes(members)
-    atomic.write_bytes(path, data, mode=FILE_MODE)
+    atomic.write_bytes(path, data, mode=mode)
     return data

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from expertkit.manifest.loader import LoadedManifest, load_manifest, migrate
 from expertkit.manifest.rewrite import adapters_list, base_model_entry, set_path, update_manifest
 from expertkit.packaging.adapter_info import AdapterInfo, read_adapter, refuse_pickle
 from expertkit.packaging.archive import write_archive
-from expertkit.packaging.digests import DIGESTS_NAME, render_digests, sha256_bytes
+from expertkit.packaging.digests import DIGESTS_NAME, SIGNATURE_NAME, render_digests, sha256_bytes
 from expertkit.packaging.reader import ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, MANIFEST_NAME, PICKLE_SUFFIXES
+from expertkit.packaging.tensor_check import check_members
 
 TEST_CASES = "tests/test_cases.json"
 
@@ -40,9 +42,35 @@ class BuildResult:
 
 
 def _relative(path: Path, base: Path) -> str:
-    """Path as recorded in the manifest: relative (POSIX) when inside the manifest dir, else absolute."""
+    """Path as recorded in the manifest: always relative to the manifest dir (POSIX), so the expert dir can move."""
     path, base = path.resolve(), base.resolve()
-    return path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
+    try:
+        return Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        return str(path)
+
+
+def _check_writable(out: Path, manifest: Path | None, force: bool) -> None:
+    """Everything `package` will write can be written, and nothing signed is silently replaced; checked first."""
+    if out.is_dir():
+        raise PackageError(f"{out}: is a directory", hint="give --output a file name ending in .expert")
+    if out.is_file() and not force:
+        from expertkit.packaging.reader import open_package
+
+        try:
+            signed = SIGNATURE_NAME in open_package(out).files
+        except PackageError:
+            signed = False
+        if signed:
+            raise PackageError(f"{out}: already holds a signed package; building would replace it with an unsigned one",
+                               hint="pass --force to replace it (then sign again), or choose another --output")
+    folder = next((p for p in [out.parent, *out.parent.parents] if p.exists()), Path("."))
+    targets = [(folder, "the output folder")]
+    if manifest is not None:
+        targets += [(manifest.parent, "the manifest's folder (manifest.json is rewritten)")]
+    for path, what in targets:
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PackageError(f"{path}: {what} is not writable; nothing was written", hint="fix its permissions or choose another --output")
 
 
 def _extra_files(loaded: LoadedManifest, include_tests: bool) -> dict[str, Path]:
@@ -156,11 +184,12 @@ def _update_source(loaded: LoadedManifest, model_name: str, adapter: AdapterInfo
 
 def build_package(manifest: str | Path, *, weights: str | Path | None = None, output: str | Path | None = None,
                   model: str | None = None, include_tests: bool = False, update_source: bool = True,
-                  routing: bool = True, embedder: Any = None) -> BuildResult:
+                  routing: bool = True, embedder: Any = None, force: bool = False) -> BuildResult:
     """Build the package; returns where it is and what is in it. Raises PackageError/ManifestError.
 
     ``embedder`` computes the routing/ examples: a loaded embedder, a name for `load_embedder`, or
-    None for the default; ``routing=False`` leaves routing/ out.
+    None for the default; ``routing=False`` leaves routing/ out. ``force`` replaces an existing
+    signed package at the output path (refused otherwise).
     """
     loaded = load_manifest(manifest)
     spec = pick_base_model(loaded, model)
@@ -179,10 +208,12 @@ def build_package(manifest: str | Path, *, weights: str | Path | None = None, ou
         raise PackageError(f"{weights_dir}: adapter weights changed while packaging; try again")
     for name, src in extra.items():
         files[name] = src.read_bytes()
+    check_members(files, str(weights_dir / ADAPTER_WEIGHTS_NAME))  # a truncated or mismatched adapter is never packaged
     if routing:
         files.update(_routing_files(loaded, embedder, warnings))
     files[DIGESTS_NAME] = render_digests(files)
     out = Path(output) if output else package_path(loaded, spec.name)
+    _check_writable(out, loaded.path if update_source else None, force)
     data = write_archive(out, files)
     from expertkit.packaging.signing import write_sidecar
 

@@ -96,9 +96,15 @@ def open_package(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> Packag
         size = path.stat().st_size
     except FileNotFoundError:
         raise PackageError(f"{path}: file not found") from None
+    if path.is_dir():
+        raise PackageError(f"{path}: is a directory, not a .expert file",
+                           hint="give the .expert file (`expert-cli package` writes one); install also takes an expert directory")
     if size > limits.max_total_bytes:
         raise PackageError(f"{path}: {size} bytes is over the {limits.max_total_bytes}-byte cap")
-    return read_package_bytes(path.read_bytes(), path=path, limits=limits)
+    try:
+        return read_package_bytes(path.read_bytes(), path=path, limits=limits)
+    except PackageError as exc:
+        raise PackageError(f"{path}: {exc.message}", hint=exc.hint) from None
 
 
 def write_contents(pkg: PackageContents, dest: str | Path, *, replace: bool = False) -> Path:

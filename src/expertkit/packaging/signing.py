@@ -16,6 +16,7 @@ from expertkit.packaging.digests import DIGESTS_NAME, SIGNATURE_NAME, sha256_byt
 from expertkit.packaging.keys import key_id, load_private_key
 from expertkit.packaging.reader import open_package
 from expertkit.packaging.signature import signature_member
+from expertkit.packaging.tensor_check import check_members
 from expertkit.packaging.verify import require_intact
 
 
@@ -40,8 +41,9 @@ def sign_package(path: str | Path, key: str | Path | None = None) -> SignResult:
     private_key = load_private_key(key)
     pkg = open_package(path)
     require_intact(pkg)
+    check_members(pkg.files, f"{path}: adapter_model.safetensors")  # never bless a damaged adapter with a signature
     files = {name: data for name, data in pkg.files.items() if name != SIGNATURE_NAME}
     files[SIGNATURE_NAME] = signature_member(private_key, files[DIGESTS_NAME])
-    data = write_archive(path, files)
+    data = write_archive(path, files, mode=path.stat().st_mode & 0o7777)  # a 0444 package stays 0444
     sidecar = write_sidecar(path, data)
     return SignResult(path, sidecar, sha256_bytes(data), key_id(private_key.public_key()), SIGNATURE_NAME in pkg.files)

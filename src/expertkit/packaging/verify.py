@@ -22,7 +22,7 @@ from expertkit.packaging.safe_extract import DEFAULT_LIMITS, Limits
 from expertkit.packaging.signature import check_signature
 from expertkit.packaging.trust import is_trusted
 
-INTEGRITY_CHECKS = ("archive", "sidecar", "digests", "members", "unlisted", "manifest", "signature")
+INTEGRITY_CHECKS = ("archive", "sidecar", "digests", "members", "unlisted", "manifest", "tensors", "signature")
 
 
 @dataclass
@@ -135,6 +135,17 @@ def _manifest(report: VerifyReport, pkg: PackageContents) -> None:
     report.add("manifest", "ok", f"{model.name} {model.version}")
 
 
+def _tensors(report: VerifyReport, pkg: PackageContents) -> None:
+    from expertkit.packaging.tensor_check import check_members
+
+    try:
+        check_members(pkg.files)
+    except PackageError as exc:
+        report.add("tensors", "failed", exc.message)
+        return
+    report.add("tensors", "ok", "safetensors whole; names, shapes and rank match adapter_config.json")
+
+
 def _signature(report: VerifyReport, pkg: PackageContents, pubkey: Ed25519PublicKey | None) -> None:
     if "SIGNATURE" not in pkg.files:
         report.add("signature", "failed", "the package is unsigned (run `expert-cli sign --expert FILE`)")
@@ -165,6 +176,7 @@ def verify_contents(pkg: PackageContents, *, sidecar: Path | None = None, pubkey
     _sidecar(report, pkg, sidecar)
     _members(report, pkg)
     _manifest(report, pkg)
+    _tensors(report, pkg)
     _signature(report, pkg, pubkey)
     return report
 
@@ -172,6 +184,8 @@ def verify_contents(pkg: PackageContents, *, sidecar: Path | None = None, pubkey
 def verify_package(path: str | Path, *, pubkey: Ed25519PublicKey | None = None) -> VerifyReport:
     """Open ``path`` and run every check; an unreadable or unsafe archive is a failed `archive` check."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory, not a .expert file")
     if not path.is_file():
         raise UsageError(f"{path}: file not found")
     try:

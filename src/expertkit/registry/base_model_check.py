@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from expertkit.errors import EnvironmentProblem, ExpertError, IntegrityError
 
-FORCE_HINT = "or pass --force to install anyway (the expert may not load or may behave differently)"
+FORCE_HINT = "or pass --ignore-base-model to install anyway (the expert may not load or may behave differently)"
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Policy: a tampered package (any failed integrity check) is always refused; an unsigned one
 needs `allow_unsigned`; one signed by an untrusted key needs `trust` (which then records the
-key in trusted_keys). `force` overrides the base-model check and reinstalls an installed
-version; it never overrides integrity. Every package (the expert and the dependencies planned
+key in trusted_keys). `reinstall` replaces an installed version; `ignore_base_model` installs
+despite a missing or different base model (two separate choices); neither overrides integrity. Every package (the expert and the dependencies planned
 from `--from DIR`) is verified before anything is written, then committed deps-first, each
 under the registry lock: extract to a temp dir, rename into experts/<name>/<version>/, record.
 """
@@ -11,18 +11,18 @@ under the registry lock: extract to a temp dir, rename into experts/<name>/<vers
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from expertkit.errors import EnvironmentProblem, IntegrityError, ManifestError, RegistryError
+from expertkit.errors import EnvironmentProblem, IntegrityError, ManifestError, PackageError, RegistryError
 from expertkit.packaging.reader import PackageContents, open_package, write_contents
 from expertkit.packaging.verify import VerifyReport, verify_contents
 from expertkit.registry.base_model_check import check_base_model
 from expertkit.registry.resolver import plan_requirements
 from expertkit.registry.sources import Fetched, fetch_source
-from expertkit.registry.store import read_registry, transaction, version_dir
+from expertkit.registry.store import CURRENT_RULE, read_registry, set_current, transaction, version_dir
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,9 @@ class Options:
     allow_unsigned: bool = False
     trust: bool = False
     from_dir: Path | None = None
-    force: bool = False
+    reinstall: bool = False
+    ignore_base_model: bool = False
+    pin: bool = False  # make this version current even when a newer one is installed
 
 
 @dataclass
@@ -80,7 +82,12 @@ def apply_policy(report: VerifyReport, opts: Options) -> list[str]:
 
 
 def prepare(fetched: Fetched, opts: Options) -> Prepared:
-    pkg = open_package(fetched.path)
+    try:
+        pkg = open_package(fetched.path)
+    except PackageError as exc:
+        # unreadable is refused like any failed integrity check (verify says the same: exit 1 either way)
+        raise IntegrityError(f"refused, integrity check failed: archive: {exc.message}",
+                             hint="the package was altered or damaged; get a fresh copy from its publisher") from None
     report = verify_contents(pkg, sidecar=fetched.sidecar)
     warnings = apply_policy(report, opts)
     if report.manifest is None:
@@ -92,9 +99,9 @@ def prepare(fetched: Fetched, opts: Options) -> Prepared:
         if status.warning:
             warnings.append(status.warning)
     except (EnvironmentProblem, IntegrityError) as exc:
-        if not opts.force:
+        if not opts.ignore_base_model:
             raise
-        warnings.append(f"{exc.message} (installed anyway: --force)")
+        warnings.append(f"{exc.message} (installed anyway: --ignore-base-model)")
     return prepared
 
 
@@ -134,11 +141,13 @@ def commit(prepared: Prepared, opts: Options) -> Path:
     with transaction() as data:
         entry = data["experts"].setdefault(prepared.name, {"current": None, "versions": {}})
         target = version_dir(prepared.name, prepared.version)
-        if prepared.version in entry["versions"] and not opts.force:
+        if prepared.version in entry["versions"] and not opts.reinstall:
             raise RegistryError(f"{prepared.name} {prepared.version} is already installed", hint="pass --force to reinstall it")
-        write_contents(prepared.pkg, target, replace=opts.force)
+        write_contents(prepared.pkg, target, replace=opts.reinstall)
         entry["versions"][prepared.version] = _record(prepared, target, opts)
-        entry["current"] = prepared.version
+        set_current(entry, prepared.version, pin=opts.pin)
+        if entry["current"] != prepared.version:
+            prepared.warnings.append(f"{prepared.name} {entry['current']} stays current ({CURRENT_RULE})")
     return target
 
 
@@ -153,8 +162,10 @@ def install(source: str, opts: Options = Options()) -> InstallResult:
                 for c in plan.to_install]
         warnings = list(root.warnings) + _incompatibility_warnings(root, registry)
         for dep in deps:
-            commit(dep, opts)
+            commit(dep, replace(opts, pin=False))
             warnings += [f"{dep.name}: {w}" for w in dep.warnings]
+        seen = len(root.warnings)
         path = commit(root, opts)
+        warnings += root.warnings[seen:]  # what commit noted (e.g. a newer version stays current)
     return InstallResult(root.name, root.version, path, root.report.signer, root.report.trusted or opts.trust,
                          [f"{d.name}@{d.version}" for d in deps], warnings)

@@ -35,8 +35,11 @@ def _empty() -> dict[str, Any]:
 
 def read_registry() -> dict[str, Any]:
     path = registry_file()
-    if not path.is_file():
+    if not path.exists():
         return _empty()
+    if not path.is_file():
+        raise EnvironmentProblem(f"{path}: is not a file, so the installed experts can't be read",
+                                 hint="move it aside; experts/ still holds the installed files")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -84,7 +87,23 @@ def current_record(data: dict[str, Any], name: str) -> tuple[str, dict[str, Any]
     return version, entry["versions"][version]
 
 
-def set_current(entry: dict[str, Any]) -> None:
-    """After removals: the current version stays if present, else the newest remaining."""
-    if entry.get("current") not in entry.get("versions", {}):
-        entry["current"] = newest(list(entry.get("versions", {})))
+CURRENT_RULE = "current is the newest installed version unless one is pinned (install --pin)"
+
+
+def set_current(entry: dict[str, Any], installed: str | None = None, *, pin: bool = False) -> None:
+    """The one rule: the newest version is current, unless the user pinned one that is still installed."""
+    versions = list(entry.get("versions", {}))
+    if pin and installed in versions:
+        entry["current"], entry["pinned"] = installed, True
+    elif not (entry.get("pinned") and entry.get("current") in versions):
+        entry["current"], entry["pinned"] = newest(versions), False
+
+
+def shown_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as list/info show it: `trusted` is the trust store's answer now, `trusted_at_install` what it was."""
+    from expertkit.packaging.trust import is_trusted
+
+    out = dict(record)
+    out["trusted_at_install"] = bool(record.get("trusted"))
+    out["trusted"] = bool(record.get("signer")) and is_trusted(record["signer"])
+    return out

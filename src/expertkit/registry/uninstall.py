@@ -11,7 +11,7 @@ from typing import Any
 
 from expertkit.errors import RegistryError
 from expertkit.registry.refs import parse_ref, resolve_ref
-from expertkit.registry.store import get_expert, set_current, transaction, version_dir
+from expertkit.registry.store import get_expert, read_registry, set_current, transaction, version_dir
 from expertkit.registry.versions import parse_requirement
 
 
@@ -50,6 +50,7 @@ def uninstall(target: str, *, force: bool = False) -> UninstallResult:
     ref = parse_ref(target)
     name, version = ref.name, ref.version
     warnings: list[str] = []
+    resolve_ref(read_registry(), ref)  # nothing to remove: say so before a lock file is even created
     with transaction() as data:
         entry = get_expert(data, name)
         if version:

@@ -8,7 +8,7 @@ so a template's content can change without touching this code. Template conventi
   ``datasets/raw/dot-gitkeep`` -> ``datasets/raw/.gitkeep`` (packaging drops real dotfiles).
 - In text files, ``${key}`` is replaced for the keys of :data:`PLACEHOLDERS` only
   (``${name}`` = expert-sql, ``${short_name}`` = sql, ``${base_model}``, ``${adapter_type}``,
-  ``${version}``); any other ``$`` text, including unknown ``${...}``, is copied unchanged.
+  ``${version}``, ``${python}`` = the interpreter running expert-cli, which has expertkit); any other ``$`` text, including unknown ``${...}``, is copied unchanged.
   Files that aren't UTF-8 text are copied byte for byte.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -26,7 +27,7 @@ from expertkit.errors import UsageError
 from expertkit.manifest.model import NAME_PATTERN
 from expertkit.scaffold.manifest import ADAPTER_TYPES, DEFAULT_BASE_MODEL, scaffold_manifest
 
-PLACEHOLDERS = ("name", "short_name", "base_model", "adapter_type", "version")
+PLACEHOLDERS = ("name", "short_name", "base_model", "adapter_type", "version", "python")
 _PLACEHOLDER_RE = re.compile(r"\$\{(" + "|".join(PLACEHOLDERS) + r")\}")
 DOT_PREFIX = "dot-"
 
@@ -116,7 +117,7 @@ def create_expert(
     _prepare_dir(dest, force)
     result = ScaffoldResult(full, dest)
     values = {"name": full, "short_name": full.removeprefix("expert-"), "base_model": base_model,
-              "adapter_type": adapter, "version": "0.1.0"}
+              "adapter_type": adapter, "version": "0.1.0", "python": Path(sys.executable).as_posix()}
     manifest = scaffold_manifest(full, base_model=base_model, adapter=adapter)
     outputs: list[tuple[str, bytes | None]] = [("manifest.json", None)]
     outputs += [(rel, render(tpl.read_bytes(), values)) for rel, tpl in iter_templates()]

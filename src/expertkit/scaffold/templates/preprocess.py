@@ -12,11 +12,20 @@ Output lines are {"text": <Qwen3 native chat>, "messages": [...]}.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from expertkit.data.pipeline import PrepareHooks, prepare
-from expertkit.errors import ExpertError
+try:
+    from expertkit.data.pipeline import PrepareHooks, prepare
+    from expertkit.errors import ExpertError
+except ModuleNotFoundError:  # e.g. `python preprocess.py` with the system Python: use expertkit's own
+    EXPERTKIT_PYTHON = r"${python}"  # the interpreter `expert-cli new` ran with
+    if os.path.isfile(EXPERTKIT_PYTHON) and not os.environ.get("EXPERTKIT_REEXEC"):
+        os.environ["EXPERTKIT_REEXEC"] = "1"
+        os.execv(EXPERTKIT_PYTHON, [EXPERTKIT_PYTHON, *sys.argv])
+    sys.exit("error: this Python has no expertkit; run `.venv/bin/python preprocess.py` from the expertkit checkout "
+             "(or activate its .venv), or use `expert-cli dataset prepare`")
 
 HERE = Path(__file__).resolve().parent
 

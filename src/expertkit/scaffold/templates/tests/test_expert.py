@@ -9,10 +9,18 @@ The default adapter is training.packaging_checkpoint, else weights/<model>/final
 follow `expert-cli test`: 0 all cases pass, 1 some fail, 2 bad test cases, 3 model not prepared.
 """
 
+import os
 import sys
 from pathlib import Path
 
-from expertkit.cli.guide_scripts import run_cases
+try:
+    from expertkit.cli.guide_scripts import run_cases
+except ModuleNotFoundError:  # e.g. the system Python: re-run with the interpreter that has expertkit
+    EXPERTKIT_PYTHON = r"${python}"
+    if os.path.isfile(EXPERTKIT_PYTHON) and not os.environ.get("EXPERTKIT_REEXEC"):
+        os.environ["EXPERTKIT_REEXEC"] = "1"
+        os.execv(EXPERTKIT_PYTHON, [EXPERTKIT_PYTHON, *sys.argv])
+    sys.exit("error: this Python has no expertkit; run it with .venv/bin/python (or activate .venv)")
 
 EXPERT_DIR = Path(__file__).resolve().parent.parent
 
