@@ -33,6 +33,7 @@ class Job:
     deliver: Callable[[tuple[Any, ...]], None]  # thread-safe: hands an event to the asyncio side
     seed: int | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False  # the client got the whole answer (set by the asyncio side)
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -181,9 +182,16 @@ class Scheduler:
         if plan.settings.use_grammar:
             self.engine.compiled_grammar(plan.settings, messages)
         prompt = build_prompt(messages, plan.settings.enable_thinking)
+        tokens = len(self.engine.tokenizer.encode(prompt, add_special_tokens=False))
+        window = getattr(self.engine.base.model.config, "max_position_embeddings", None)
+        if window and tokens + plan.settings.max_new_tokens > window:
+            from expertkit.errors import UsageError
+
+            raise UsageError(f"the prompt ({tokens} tokens) plus max_tokens ({plan.settings.max_new_tokens}) exceeds "
+                             f"the model's context of {window} tokens", param="max_tokens")
         meta.update(experts=plan.chain.names, chain=plan.chain.to_dict(), max_chain=plan.chain.max_chain,
                     grammar=plan.settings.use_grammar, decided_by=plan.decided_by,
-                    prompt_tokens=len(self.engine.tokenizer.encode(prompt, add_special_tokens=False)))
+                    prompt_tokens=tokens)
         return request, meta
 
     def _route(self, request: Request) -> Any:
