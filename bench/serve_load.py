@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--threads", type=int, help="torch threads in the server")
+    parser.add_argument("--metrics-out", type=Path, help="write the server's /metrics after the load to this file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
@@ -180,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             run_phase(url, [plan[0][:1]], args.max_tokens, concurrent=False)  # warm-up: first attach, grammar info
             serial = run_phase(url, plan, args.max_tokens, concurrent=False)
             load = run_phase(url, plan, args.max_tokens, concurrent=True)
+            if args.metrics_out:
+                import httpx
+
+                args.metrics_out.write_text(httpx.get(f"{url}/metrics", timeout=30).text)
         finally:
             proc.terminate()
             proc.wait(120)
