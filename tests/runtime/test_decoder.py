@@ -109,8 +109,13 @@ def test_dora_composition_equals_peft_several_active_adapters(sharp_dirs, adapte
 
 def test_swap_between_experts_equals_a_fresh_decoder(sharp_dirs, adapters):
     decoder = Decoder(load(sharp_dirs["llama"]))
-    decoder.attach("lora", adapters[("llama", "lora")])
+    info = decoder.attach("lora", adapters[("llama", "lora")])
+    assert info.kind == "lora" and info.merged_bytes == 0 and info.adapter_bytes > 0  # merged lazily
     decoder.attach("dora", adapters[("llama", "dora")])
+    decoder.prepare("dora")
+    assert decoder.memory_bytes("dora") > decoder.experts["dora"].nbytes
+    one = (("dora", 1.0),)
+    assert decoder.weights_for(one) is decoder.weights_for(one)  # a swap is a lookup once prepared
     for name in ["lora", "dora", "lora", "dora"]:
         got = decoder.run(PROMPTS, [((name, 1.0),)] * 4, max_new_tokens=8, stop_ids=STOP)
         fresh = Decoder(load(sharp_dirs["llama"]))
