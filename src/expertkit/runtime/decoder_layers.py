@@ -9,7 +9,7 @@ comes from the model's own rotary module (so every rope_scaling type is the mode
 
 `forward` runs the layers over a static KV cache: ``cache[l]`` is [2, B, kv_heads, S, head_dim],
 ``start`` the first cache column written. Each linear takes a per-row `RowDelta` (or None):
-    y = c ⊙ (W (a ⊙ x)) + (x A_row) B_row        (A_row [B|1, in, R], B_row [B|1, R, out])
+    y = c ⊙ (W (a ⊙ x)) + (x A_row) B_row        (A_row [B, in, R], B_row [B, R, out])
 which is how a batch serves a different expert (or composition) in every row (punica/S-LoRA's
 gathered LoRA, as batched matmuls).
 """
@@ -44,8 +44,8 @@ def pack(weight_t: torch.Tensor, rows: int) -> Packed | None:
 
 @dataclass
 class RowDelta:
-    At: torch.Tensor | None  # [B|1, in, R]
-    Bt: torch.Tensor | None  # [B|1, R, out]
+    At: torch.Tensor | None  # [B, in, R]
+    Bt: torch.Tensor | None  # [B, R, out]
     a: torch.Tensor | None  # [B|1, 1, in]
     c: torch.Tensor | None  # [B|1, 1, out]
 
@@ -176,8 +176,8 @@ def _linear(x: torch.Tensor, w: Any, d: RowDelta | None) -> Any:
     y = _mm(x if d.a is None else x * d.a, w)
     if d.c is not None:
         y = y * d.c
-    if d.At is not None:
-        y = y + torch.matmul(torch.matmul(x, d.At), d.Bt)
+    if d.At is not None:  # one fused multiply-add for the low-rank term (the mixed batch's profile: bmm + add)
+        y = torch.baddbmm(y, torch.bmm(x, d.At), d.Bt)
     return y
 
 
