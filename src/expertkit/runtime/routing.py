@@ -88,7 +88,12 @@ class RouteDecision:
 def resolve_routed_chain(chain: list[ExpertProfile]) -> list[str]:
     """THE call site where a routed chain meets the constraint resolver (runtime/compose.py, issue #16).
 
-    Until that resolver lands here, the chain keeps the router's order (best first).
+    That resolver is not on this branch yet (it lands with #16); until it is merged the chain keeps
+    the router's order, best first. After the merge this body becomes
+    ``compose.resolve([f"{p.name}@{p.version}" for p in chain], lookup).names`` with the pool's
+    (or the registry's) lookup, so requires/incompatible_with/load_order/max_chain apply to a routed
+    chain exactly as to a named one; a CompositionError (e.g. two incompatible experts both
+    scoring high) falls back to the best expert alone.
     """
     return [p.name for p in chain]
 
