@@ -38,6 +38,7 @@ class ServeConfig:
     lora_admin: bool = False  # POST /v1/load_lora_adapter and /v1/unload_lora_adapter
     retry_after: int = 1  # seconds, in a 503's Retry-After
     router: bool = True  # model "auto"
+    batch_wait_ms: float = 50  # after a multi-row batch, how long the next one waits to fill
 
 
 class ServeState:
@@ -48,7 +49,7 @@ class ServeState:
         self.loaded: set[str] = set()  # attached through /v1/load_lora_adapter
         self.draining = False
         self.scheduler = Scheduler(engine, max_batch=config.max_batch, max_queue=config.max_queue,
-                                   router=self._router if config.router else None)
+                                   router=self._router if config.router else None, batch_wait_s=config.batch_wait_ms / 1000)
         self.metrics = Metrics(lambda: self.scheduler.depth, lambda: self.scheduler.running,
                                lambda: len(engine.pool.experts()))
 

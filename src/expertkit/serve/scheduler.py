@@ -13,6 +13,7 @@ Events a job receives, in order: ``("meta", dict)`` once it is resolved (chain, 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -45,8 +46,12 @@ class Scheduler:
     """Batches jobs onto ``engine`` in one worker thread (see the module doc)."""
 
     def __init__(self, engine: Any, *, max_batch: int = 8, max_queue: int = 64,
-                 router: Callable[[], Any] | None = None) -> None:
+                 router: Callable[[], Any] | None = None, batch_wait_s: float = 0.05) -> None:
         self.engine = engine
+        # clients answered by one batch come back within milliseconds of each other: after a batch of
+        # several rows the worker waits this long for them to refill the next one (alone: no wait)
+        self.batch_wait_s = batch_wait_s
+        self._last_rows = 0
         self.max_batch = max(1, max_batch)
         self.max_queue = max(0, max_queue)
         self._router_factory = router
@@ -110,6 +115,7 @@ class Scheduler:
                     self._cond.wait()
                 if not self._pending:
                     return
+                self._gather()
                 item = self._pending.popleft()
                 group = self._group(item) if isinstance(item, Job) else None
             if group is None:
@@ -120,6 +126,14 @@ class Scheduler:
                     future.set_exception(exc)
             else:
                 self._run(group)
+
+    def _gather(self) -> None:
+        """With the lock held: give concurrent clients ``batch_wait_s`` to fill the next batch."""
+        if self._last_rows < 2 or self.batch_wait_s <= 0:
+            return
+        deadline = time.monotonic() + self.batch_wait_s
+        while not self._stopping and self.depth < self.max_batch and (left := deadline - time.monotonic()) > 0:
+            self._cond.wait(left)
 
     def _group(self, first: Job) -> list[Job]:
         """``first`` and the waiting jobs that can share its batch, oldest first."""
@@ -147,7 +161,7 @@ class Scheduler:
 
             torch.manual_seed(ready[0].seed)
         finished: set[int] = set()
-        self.running = len(ready)
+        self.running = self._last_rows = len(ready)
         try:
             stream = self.engine.stream_batch([j.request for j in ready], batch_size=len(ready),
                                               stop_row=lambda i: ready[i].cancelled.is_set(), **ready[0].overrides)
