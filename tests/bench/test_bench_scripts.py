@@ -69,3 +69,15 @@ def test_route_runs(tiny_llama_dir, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert {"accuracy", "abstain_accuracy", "latency_ms_p50", "latency_ms_p99"} <= set(out)
     assert set(out["routers"]) == {"manifest", tiny_llama_dir.name} and out["prompts"] == len(lines[::20])
+
+
+def test_serve_load_prints_every_key(tiny_llama_dir, capsys):
+    import json
+
+    bench = _load("serve_load")
+    assert bench.main(["--model-dir", str(tiny_llama_dir), "--clients", "2", "--requests", "1", "--experts", "1",
+                       "--rank", "4", "--max-tokens", "2", "--threads", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"clients", "requests", "errors", "p50_ms", "p99_ms", "ttft_p50_ms", "completion_tokens_per_s",
+            "speedup_vs_serial"} <= set(result)
+    assert result["errors"] == 0 and result["requests"] == 2
