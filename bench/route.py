@@ -112,14 +112,16 @@ def main(argv: list[str] | None = None) -> int:
 def evaluate(routers: dict, cases: list[dict], repeats: int) -> dict[str, dict]:
     correct = {n: {} for n in routers}
     times: dict[str, list[float]] = {n: [] for n in routers}
+    cpu: dict[str, list[float]] = {n: [] for n in routers}
     for router in routers.values():  # warm-up: first calls allocate
         router.route(cases[0]["prompt"], cases[0].get("system"))
     for _ in range(repeats):
         for case in cases:
             for name, router in routers.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 decision = router.route(case["prompt"], case.get("system"))
                 times[name].append((time.perf_counter() - start) * 1000)
+                cpu[name].append((time.thread_time() - start_cpu) * 1000)
                 correct[name][case["id"]] = (decision.experts == case["expected"], decision.experts)
     out = {}
     for name in routers:
@@ -130,6 +132,7 @@ def evaluate(routers: dict, cases: list[dict], repeats: int) -> dict[str, dict]:
         out[name] = {"accuracy": round(sum(v[0] for v in ok.values()) / len(cases), 4),
                      "abstain_accuracy": round(sum(ok[c["id"]][0] for c in abstain) / max(1, len(abstain)), 4),
                      "latency_ms_p50": round(percentile(times[name], 0.5), 3), "latency_ms_p99": round(percentile(times[name], 0.99), 3),
+                     "cpu_ms_p50": round(percentile(cpu[name], 0.5), 3), "cpu_ms_p99": round(percentile(cpu[name], 0.99), 3),
                      "by_kind": {k: round(v, 4) for k, v in by_kind.items()},
                      "wrong": [{"id": c["id"], "expected": c["expected"], "got": ok[c["id"]][1]} for c in cases if not ok[c["id"]][0]]}
     return out
@@ -137,10 +140,11 @@ def evaluate(routers: dict, cases: list[dict], repeats: int) -> dict[str, dict]:
 
 def show(report: dict) -> None:
     print(f"{report['prompts']} prompts; default embedder: {report['default_embedder']}")
-    print(f"{'router':<12} {'accuracy':>9} {'abstain':>8} {'p50 ms':>8} {'p99 ms':>8}  by kind")
+    print(f"{'router':<12} {'accuracy':>9} {'abstain':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu p50':>8} {'cpu p99':>8}  by kind")
     for name, r in report["routers"].items():
         kinds = ", ".join(f"{k} {v:.2f}" for k, v in r["by_kind"].items())
-        print(f"{name:<12} {r['accuracy']:>9.3f} {r['abstain_accuracy']:>8.3f} {r['latency_ms_p50']:>8.2f} {r['latency_ms_p99']:>8.2f}  {kinds}")
+        print(f"{name:<12} {r['accuracy']:>9.3f} {r['abstain_accuracy']:>8.3f} {r['latency_ms_p50']:>8.2f} {r['latency_ms_p99']:>8.2f} "
+              f"{r['cpu_ms_p50']:>8.2f} {r['cpu_ms_p99']:>8.2f}  {kinds}")
     for name, why in report["skipped"].items():
         print(f"{name}: skipped ({why})")
     print(f"accuracy {report['default_embedder']}/manifest: {report['accuracy_vs_baseline']}x; "

@@ -149,15 +149,14 @@ def swap_ms(decoder: Any, names: list[str], count: int = 200) -> list[float]:
     return times
 
 
-def attach_ms(decoder: Any, path: Path, count: int = 3) -> tuple[float, Any]:
-    """Median cold attach (read from disk, checks, merged weights) of one expert; it stays attached."""
-    times, info = [], None
+def attach_ms(decoder: Any, path: Path, count: int = 3) -> float:
+    """Median cold attach (read from disk, shape checks, DoRA norms) of one expert; usable at once (per-row path)."""
+    times = []
     for _ in range(count):
         decoder.detach("cold")
-        info = decoder.attach("cold", path)
-        times.append(info.attach_ms)
+        times.append(decoder.attach("cold", path).attach_ms)
     decoder.detach("cold")
-    return statistics.median(times), info
+    return statistics.median(times)
 
 
 def prompt_ids(tokenizer: Any) -> list[list[int]]:
@@ -192,17 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     prompts = prompt_ids(base.tokenizer)
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_adapters(base.resolved.path, Path(tmp), 4, args.rank)
-        cold, info = attach_ms(decoder, paths[0])
+        cold = attach_ms(decoder, paths[0])
         names = [f"expert-{i}" for i in range(4)]
         for name, path in zip(names, paths, strict=True):
             decoder.attach(name, path)
+        merge_ms = [decoder.prepare(n) for n in names]  # what a first single-expert batch would pay once
         swaps = swap_ms(decoder, names)
         samples = measure(args, base, decoder, prompts, names)
     result = summarise(samples, swaps, cold, decoder, names)
-    if args.json:
+    report(result, samples, merge_ms, decoder, names, args, sys.stderr if args.json else sys.stdout)
+    if args.json:  # the figures alone on stdout; the details went to stderr
         print(json.dumps(result))
-    else:
-        report(result, samples, info, decoder, names, args)
     return 0
 
 
@@ -232,23 +231,24 @@ def _ratio(num: list[float], den: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(num, den, strict=True))
 
 
-def report(result: dict[str, Any], samples: dict[str, list[float]], info: Any, decoder: Any, names: list[str],
-           args: argparse.Namespace) -> None:
+def report(result: dict[str, Any], samples: dict[str, list[float]], merge_ms: list[float], decoder: Any, names: list[str],
+           args: argparse.Namespace, out: Any) -> None:
     import torch
 
     e = decoder.experts[names[0]]
     print(f"threads {torch.get_num_threads()}, {args.tokens} new tokens ({args.batch_tokens} at batch 8), "
-          f"{args.repeats} interleaved rounds; experts: random LoRA r={args.rank} on {','.join(TARGETS)}")
+          f"{args.repeats} interleaved rounds; experts: random LoRA r={args.rank} on {','.join(TARGETS)}", file=out)
     print(f"weights read per token {decoder.stack.nbytes() / 2**20:.1f} MB; expert: adapter {e.nbytes / 2**20:.1f} MB "
-          f"+ merged weights {(decoder.memory_bytes(names[0]) - e.nbytes) / 2**20:.1f} MB")
+          f"+ merged weights {(decoder.memory_bytes(names[0]) - e.nbytes) / 2**20:.1f} MB, "
+          f"built in {statistics.median(merge_ms):.0f} ms (median; once per expert, on first use or by prepare())", file=out)
     for key, values in samples.items():
         unit = {"copy_bw": "GB/s", "peak": "GFLOP/s", "mixed": "s", "sequential": "s"}.get(key, "ms/token")
         scale = 1e-9 if key in ("copy_bw", "peak") else 1.0
-        print(f"  {key:12}{unit:>10}  " + ", ".join(f"{v * scale:.2f}" for v in values))
+        print(f"  {key:12}{unit:>10}  " + ", ".join(f"{v * scale:.2f}" for v in values), file=out)
     for key, value in result.items():
-        print(f"{key:32}{value}")
+        print(f"{key:32}{value}", file=out)
     print(f"base vs bound {result['base_tokens_per_s'] / result['bandwidth_bound_tokens_per_s']:.2f}; "
-          f"decoder vs HF generate {result['base_tokens_per_s'] / result['hf_generate_tokens_per_s']:.2f}x")
+          f"decoder vs HF generate {result['base_tokens_per_s'] / result['hf_generate_tokens_per_s']:.2f}x", file=out)
 
 
 if __name__ == "__main__":

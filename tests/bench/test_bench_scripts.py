@@ -56,3 +56,28 @@ def test_runtime_bench_prints_every_key(tiny_llama_dir, capsys):
                            "bandwidth_bound_tokens_per_s", "batch8_step_ms", "batch8_step_bound_ms", "ram_mb_per_expert",
                            "hf_generate_tokens_per_s"}
     assert all(isinstance(v, (int, float)) and v > 0 for v in result.values()), result
+
+
+def test_route_runs(tiny_llama_dir, tmp_path, capsys):
+    import json
+
+    lines = (BENCH / "data" / "route" / "prompts.jsonl").read_text().splitlines()
+    subset = tmp_path / "prompts.jsonl"
+    subset.write_text("\n".join(lines[::20]) + "\n")  # every kind, a few of each
+    bench = _load("route")
+    assert bench.main(["--embedders", str(tiny_llama_dir), "--prompts", str(subset), "--sql-examples", "20", "--repeats", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "abstain_accuracy", "latency_ms_p50", "latency_ms_p99"} <= set(out)
+    assert set(out["routers"]) == {"manifest", tiny_llama_dir.name} and out["prompts"] == len(lines[::20])
+
+
+def test_serve_load_prints_every_key(tiny_llama_dir, capsys):
+    import json
+
+    bench = _load("serve_load")
+    assert bench.main(["--model-dir", str(tiny_llama_dir), "--clients", "2", "--requests", "1", "--experts", "1",
+                       "--rank", "4", "--max-tokens", "2", "--threads", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"clients", "requests", "errors", "p50_ms", "p99_ms", "ttft_p50_ms", "completion_tokens_per_s",
+            "speedup_vs_serial"} <= set(result)
+    assert result["errors"] == 0 and result["requests"] == 2

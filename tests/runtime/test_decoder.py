@@ -109,8 +109,13 @@ def test_dora_composition_equals_peft_several_active_adapters(sharp_dirs, adapte
 
 def test_swap_between_experts_equals_a_fresh_decoder(sharp_dirs, adapters):
     decoder = Decoder(load(sharp_dirs["llama"]))
-    decoder.attach("lora", adapters[("llama", "lora")])
+    info = decoder.attach("lora", adapters[("llama", "lora")])
+    assert info.kind == "lora" and info.merged_bytes == 0 and info.adapter_bytes > 0  # merged lazily
     decoder.attach("dora", adapters[("llama", "dora")])
+    decoder.prepare("dora")
+    assert decoder.memory_bytes("dora") > decoder.experts["dora"].nbytes
+    one = (("dora", 1.0),)
+    assert decoder.weights_for(one) is decoder.weights_for(one)  # a swap is a lookup once prepared
     for name in ["lora", "dora", "lora", "dora"]:
         got = decoder.run(PROMPTS, [((name, 1.0),)] * 4, max_new_tokens=8, stop_ids=STOP)
         fresh = Decoder(load(sharp_dirs["llama"]))
@@ -168,3 +173,15 @@ def test_prompt_longer_than_max_seq_len_is_refused(sharp_dirs):
     decoder = Decoder(load(sharp_dirs["llama"]), max_seq_len=16)
     with pytest.raises(UsageError, match="max_seq_len"):
         decoder.run([list(range(5, 15))], None, max_new_tokens=10, stop_ids=STOP)
+
+
+def test_packed_batch_path_equals_the_plain_one(sharp_dirs, adapters):
+    chains = [(("lora", 1.0),), (("dora", 1.0),), (), (("lora", 1.0),)]
+    results = []
+    for pack in (True, False):
+        decoder = Decoder(load(sharp_dirs["qwen3"]), pack_batches=pack)
+        decoder.attach("lora", adapters[("qwen3", "lora")])
+        decoder.attach("dora", adapters[("qwen3", "dora")])
+        results.append(decoder.run(PROMPTS, chains, max_new_tokens=8, stop_ids=STOP))
+        results.append(decoder.run(PROMPTS, [chains[0]] * 4, max_new_tokens=8, stop_ids=STOP))
+    assert results[:2] == results[2:]

@@ -94,6 +94,7 @@ def build_routing_members(prompts: list[tuple[str | None, str]], description: st
 
 def parse_routing(files: Mapping[str, bytes], label: str = "package") -> RoutingData | None:
     """The routing data in ``files`` (member name -> bytes); None when the package has none."""
+    from safetensors import SafetensorError
     from safetensors.numpy import load
 
     if ROUTING_INDEX not in files:
@@ -101,7 +102,7 @@ def parse_routing(files: Mapping[str, bytes], label: str = "package") -> Routing
     try:
         info = json.loads(files[ROUTING_INDEX].decode("utf-8"))
         tensors = load(files[ROUTING_EMBEDDINGS])
-    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+    except (KeyError, ValueError, UnicodeDecodeError, SafetensorError) as exc:
         raise PackageError(f"{label}: unreadable routing data ({exc})", hint="re-package the expert") from None
     if info.get("format") != ROUTING_FORMAT or "examples" not in tensors:
         raise PackageError(f"{label}: routing data format {info.get('format')!r} is not {ROUTING_FORMAT}",

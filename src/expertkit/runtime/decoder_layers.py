@@ -9,7 +9,7 @@ comes from the model's own rotary module (so every rope_scaling type is the mode
 
 `forward` runs the layers over a static KV cache: ``cache[l]`` is [2, B, kv_heads, S, head_dim],
 ``start`` the first cache column written. Each linear takes a per-row `RowDelta` (or None):
-    y = c ⊙ (W (a ⊙ x)) + (x A_row) B_row        (A_row [B|1, in, R], B_row [B|1, R, out])
+    y = c ⊙ (W (a ⊙ x)) + (x A_row) B_row        (A_row [B, in, R], B_row [B, R, out])
 which is how a batch serves a different expert (or composition) in every row (punica/S-LoRA's
 gathered LoRA, as batched matmuls).
 """
@@ -28,9 +28,24 @@ SUPPORTED = ("llama", "qwen3")
 
 
 @dataclass
+class Packed:
+    """A weight pre-packed by oneDNN for batched rows (~2.5x faster than MKL's small-M GEMM at 4-8 rows)."""
+
+    w: torch.Tensor
+
+
+def pack(weight_t: torch.Tensor, rows: int) -> Packed | None:
+    """oneDNN's packed layout of an [in, out] weight, or None where oneDNN isn't available."""
+    try:
+        return Packed(torch.ops.mkldnn._reorder_linear_weight(weight_t.t().contiguous(), rows))
+    except (AttributeError, RuntimeError):
+        return None
+
+
+@dataclass
 class RowDelta:
-    At: torch.Tensor | None  # [B|1, in, R]
-    Bt: torch.Tensor | None  # [B|1, R, out]
+    At: torch.Tensor | None  # [B, in, R]
+    Bt: torch.Tensor | None  # [B, R, out]
     a: torch.Tensor | None  # [B|1, 1, in]
     c: torch.Tensor | None  # [B|1, 1, out]
 
@@ -72,8 +87,19 @@ class Stack:
         self.splits = {"qkv": (q, kv, kv), "o": (self.hidden,), "gate_up": (inter, inter), "down": (self.hidden,)}
         self.inputs = {"qkv": self.hidden, "o": q, "gate_up": self.hidden, "down": inter}
         self.layers = [self._layer(layer, share) for layer in inner.layers]
+        self._packed: tuple[list[dict[str, Any]], Any] | None = None
         if dtype is not None and dtype != self.dtype:
             self._cast(dtype)
+
+    def packed(self, rows: int) -> tuple[list[dict[str, Any]], Any] | None:
+        """The base layers and output head packed for batches of ``rows`` (built once; None without oneDNN)."""
+        if self._packed is None and self.fuse:
+            head = pack(self.lm_head, rows)
+            if head is not None:
+                layers = [{k: (pack(v, rows) if k in ("qkv", "o", "gate_up", "down") else v) for k, v in layer.items()}
+                          for layer in self.layers]
+                self._packed = (layers, head)
+        return self._packed
 
     def _cast(self, dtype: torch.dtype) -> None:
         def cast(t: Any) -> Any:
@@ -146,13 +172,19 @@ def _linear(x: torch.Tensor, w: Any, d: RowDelta | None) -> Any:
     if isinstance(w, list):  # the unfused layout (measured against the fused one; no deltas)
         return [torch.matmul(x, part) for part in w]
     if d is None:
-        return torch.matmul(x, w)
-    y = torch.matmul(x if d.a is None else x * d.a, w)
+        return _mm(x, w)
+    y = _mm(x if d.a is None else x * d.a, w)
     if d.c is not None:
         y = y * d.c
-    if d.At is not None:
-        y = y + torch.matmul(torch.matmul(x, d.At), d.Bt)
+    if d.At is not None:  # one fused multiply-add for the low-rank term (the mixed batch's profile: bmm + add)
+        y = torch.baddbmm(y, torch.bmm(x, d.At), d.Bt)
     return y
+
+
+def _mm(x: torch.Tensor, w: Any) -> torch.Tensor:
+    if type(w) is Packed:
+        return torch.ops.mkldnn._linear_pointwise(x, w.w, None, "none", [], "")
+    return torch.matmul(x, w)
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -162,10 +194,11 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 
 def forward(stack: Stack, h: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor], start: int,
-            mask: torch.Tensor, weights: list[dict[str, Any]], deltas: list[dict[str, RowDelta]] | None,
-            last_only: bool = True) -> torch.Tensor:
+            mask: torch.Tensor | None, weights: list[dict[str, Any]], deltas: list[dict[str, RowDelta]] | None,
+            last_only: bool = True, head: Any = None) -> torch.Tensor:
     """Logits [B, T|1, V] for embeddings ``h`` [B, T, hidden] at ``positions`` [B, T]; fills the cache."""
     B, T, _ = h.shape
+    head = stack.lm_head if head is None else head
     cos, sin = stack.rotary(h, positions)
     cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
     end = start + T
@@ -192,4 +225,4 @@ def forward(stack: Stack, h: torch.Tensor, positions: torch.Tensor, cache: list[
         h = h + _linear(stack.act(g) * u, L["down"], ld.get("down"))
     if last_only:
         h = h[:, -1:]
-    return torch.matmul(F.rms_norm(h, (stack.hidden,), stack.norm, stack.eps), stack.lm_head)
+    return _mm(F.rms_norm(h, (stack.hidden,), stack.norm, stack.eps), head)

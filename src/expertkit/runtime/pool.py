@@ -68,6 +68,7 @@ class ExpertPool:
         self.max_bytes = max_bytes
         self._experts: OrderedDict[str, AttachedExpert] = OrderedDict()  # least recently used first
         self._hooks = IA3Hooks()
+        self._active: list[str] = []  # the LoRA/DoRA adapters PEFT has active now
         self.mirrors: list[Any] = []  # other backends holding the same experts: .attach(name, dir), .detach(name)
 
     # -- what is attached -----------------------------------------------------------------
@@ -138,6 +139,7 @@ class ExpertPool:
         from peft import PeftModel
 
         try:
+            self._active = []  # loading may change PEFT's active adapter
             if self.peft is None:
                 self.peft = PeftModel.from_pretrained(self.bare, str(source.path), adapter_name=name, is_trainable=False)
                 self.peft.eval()
@@ -150,6 +152,7 @@ class ExpertPool:
                                    hint="attach the adapter to the base model it was trained on") from None
 
     def _drop_peft(self, name: str) -> None:
+        self._active = []  # PEFT picks another active adapter itself
         if len(self.peft.peft_config) > 1:
             self.peft.delete_adapter(name)
         else:  # the last LoRA adapter: take the wrapper layers out again
@@ -234,7 +237,10 @@ class ExpertPool:
             with self.peft.disable_adapter():
                 yield
             return
-        self.peft.base_model.set_adapter([name for name, _ in lora], inference_mode=True)
+        names = [name for name, _ in lora]
+        if names != self._active:  # PEFT walks every module to switch: skip it when nothing changes
+            self.peft.base_model.set_adapter(names, inference_mode=True)
+            self._active = names
         weighted = [(n, w) for n, w in lora if w != 1.0]
         self._set_scales(weighted)
         try:

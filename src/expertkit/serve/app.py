@@ -38,6 +38,7 @@ class ServeConfig:
     lora_admin: bool = False  # POST /v1/load_lora_adapter and /v1/unload_lora_adapter
     retry_after: int = 1  # seconds, in a 503's Retry-After
     router: bool = True  # model "auto"
+    batch_wait_ms: float = 50  # after a multi-row batch, how long the next one waits to fill
 
 
 class ServeState:
@@ -48,7 +49,7 @@ class ServeState:
         self.loaded: set[str] = set()  # attached through /v1/load_lora_adapter
         self.draining = False
         self.scheduler = Scheduler(engine, max_batch=config.max_batch, max_queue=config.max_queue,
-                                   router=self._router if config.router else None)
+                                   router=self._router if config.router else None, batch_wait_s=config.batch_wait_ms / 1000)
         self.metrics = Metrics(lambda: self.scheduler.depth, lambda: self.scheduler.running,
                                lambda: len(engine.pool.experts()))
 
@@ -215,7 +216,7 @@ async def _load_lora(req: LoadLoraRequest, http: Request) -> PlainTextResponse:
         raise APIError(400, f"lora_name {req.lora_name!r} is reserved or not a plain name", param="lora_name")
     if req.lora_name in {e.name for e in state.engine.pool.experts()}:
         raise APIError(400, f"The lora adapter '{req.lora_name}' has already been loaded.", param="lora_name")
-    await _admin(http, lambda: state.engine.attach(req.lora_path, name=req.lora_name))
+    await _admin(http, lambda: _attach_as(state.engine, req.lora_path, req.lora_name))
     state.loaded.add(req.lora_name)
     state.scheduler.reset_router()
     return PlainTextResponse(f"Success: LoRA adapter '{req.lora_name}' added successfully.")
@@ -229,3 +230,11 @@ async def _unload_lora(req: UnloadLoraRequest, http: Request) -> PlainTextRespon
     state.loaded.discard(req.lora_name)
     state.scheduler.reset_router()
     return PlainTextResponse(f"Success: LoRA adapter '{req.lora_name}' removed successfully.")
+
+
+def _attach_as(engine: Any, path: str, name: str) -> None:
+    """Attach ``path`` under ``name`` (vLLM's lora_name): the resolver knows it by that name too."""
+    import dataclasses
+
+    expert = engine.attach(path, name=name)
+    expert.info = dataclasses.replace(expert.info, name=name)

@@ -115,23 +115,43 @@ async def chat_completions(req: ChatCompletionRequest, http: Request) -> Respons
     meta = event[1]
     if req.stream:
         include = bool(req.stream_options and req.stream_options.include_usage)
-        return StreamingResponse(_sse(state, job, queue, req, kind, meta, started, include), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    first = None
+        return _JobStream(state, job, _sse(state, job, queue, req, kind, meta, started, include))
+    first, thought = None, []
     while True:
         event = await _next(queue, http, state, job)
         if event is None:
             return Response(status_code=499)
         if event[0] == "delta":
             first = first or time.perf_counter()
+            if event[1] == "reasoning":
+                thought.append(event[2])  # kept when the think block never closed (the budget ran out)
         elif event[0] == "error":
             raise _job_error(event[1], req)
         elif event[0] == "done":
-            gen = event[1]
+            gen, job.finished = event[1], True
             _record(state, kind, False, meta, gen, started, first)
-            answer = completion(completion_id(), req.model, gen.answer, gen.reasoning, gen.finish_reason,
+            reasoning = gen.reasoning if gen.reasoning is not None else "".join(thought) or None
+            answer = completion(completion_id(), req.model, gen.answer, reasoning, gen.finish_reason,
                                 usage(meta["prompt_tokens"], gen.tokens), _extra(meta, gen))
             return JSONResponse(answer)
+
+
+class _JobStream(StreamingResponse):
+    """SSE whose job is cancelled the moment sending fails (the client left): Starlette stops iterating
+    the body then but leaves closing the generator to the garbage collector."""
+
+    def __init__(self, state: Any, job: Job, events: AsyncIterator[str]) -> None:
+        super().__init__(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self._state, self._job = state, job
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._job.finished:
+                self._state.scheduler.cancel(self._job)
+                self._state.metrics.cancelled.inc()
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
 def _data(obj: Any) -> str:
@@ -141,7 +161,7 @@ def _data(obj: Any) -> str:
 async def _sse(state: Any, job: Job, queue: asyncio.Queue, req: ChatCompletionRequest, kind: str, meta: dict[str, Any],
                started: float, include_usage: bool) -> AsyncIterator[str]:
     """OpenAI's chunk sequence: role, content/reasoning_content deltas, finish_reason, [usage], [DONE].
-    A client that goes away cancels the generator here: its job is cancelled at once."""
+    A client that goes away is noticed by `_JobStream`, which cancels the job."""
     cid, created, done, first = completion_id(), int(time.time()), False, None
     use = (lambda n: usage(meta["prompt_tokens"], n)) if include_usage else (lambda n: None)
     try:
@@ -165,6 +185,4 @@ async def _sse(state: Any, job: Job, queue: asyncio.Queue, req: ChatCompletionRe
                     yield _data(chunk(cid, req.model, created, None, use=use(gen.tokens)))
         yield "data: [DONE]\n\n"
     finally:
-        if not done:
-            state.scheduler.cancel(job)
-            state.metrics.cancelled.inc()
+        job.finished = done

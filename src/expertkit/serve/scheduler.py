@@ -13,6 +13,7 @@ Events a job receives, in order: ``("meta", dict)`` once it is resolved (chain, 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -33,6 +34,7 @@ class Job:
     deliver: Callable[[tuple[Any, ...]], None]  # thread-safe: hands an event to the asyncio side
     seed: int | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False  # the client got the whole answer (set by the asyncio side)
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -44,8 +46,12 @@ class Scheduler:
     """Batches jobs onto ``engine`` in one worker thread (see the module doc)."""
 
     def __init__(self, engine: Any, *, max_batch: int = 8, max_queue: int = 64,
-                 router: Callable[[], Any] | None = None) -> None:
+                 router: Callable[[], Any] | None = None, batch_wait_s: float = 0.05) -> None:
         self.engine = engine
+        # clients answered by one batch come back within milliseconds of each other: after a batch of
+        # several rows the worker waits this long for them to refill the next one (alone: no wait)
+        self.batch_wait_s = batch_wait_s
+        self._last_rows = 0
         self.max_batch = max(1, max_batch)
         self.max_queue = max(0, max_queue)
         self._router_factory = router
@@ -109,6 +115,7 @@ class Scheduler:
                     self._cond.wait()
                 if not self._pending:
                     return
+                self._gather()
                 item = self._pending.popleft()
                 group = self._group(item) if isinstance(item, Job) else None
             if group is None:
@@ -119,6 +126,14 @@ class Scheduler:
                     future.set_exception(exc)
             else:
                 self._run(group)
+
+    def _gather(self) -> None:
+        """With the lock held: give concurrent clients ``batch_wait_s`` to fill the next batch."""
+        if self._last_rows < 2 or self.batch_wait_s <= 0:
+            return
+        deadline = time.monotonic() + self.batch_wait_s
+        while not self._stopping and self.depth < self.max_batch and (left := deadline - time.monotonic()) > 0:
+            self._cond.wait(left)
 
     def _group(self, first: Job) -> list[Job]:
         """``first`` and the waiting jobs that can share its batch, oldest first."""
@@ -146,7 +161,7 @@ class Scheduler:
 
             torch.manual_seed(ready[0].seed)
         finished: set[int] = set()
-        self.running = len(ready)
+        self.running = self._last_rows = len(ready)
         try:
             stream = self.engine.stream_batch([j.request for j in ready], batch_size=len(ready),
                                               stop_row=lambda i: ready[i].cancelled.is_set(), **ready[0].overrides)
@@ -181,9 +196,16 @@ class Scheduler:
         if plan.settings.use_grammar:
             self.engine.compiled_grammar(plan.settings, messages)
         prompt = build_prompt(messages, plan.settings.enable_thinking)
+        tokens = len(self.engine.tokenizer.encode(prompt, add_special_tokens=False))
+        window = getattr(self.engine.base.model.config, "max_position_embeddings", None)
+        if window and tokens + plan.settings.max_new_tokens > window:
+            from expertkit.errors import UsageError
+
+            raise UsageError(f"the prompt ({tokens} tokens) plus max_tokens ({plan.settings.max_new_tokens}) exceeds "
+                             f"the model's context of {window} tokens", param="max_tokens")
         meta.update(experts=plan.chain.names, chain=plan.chain.to_dict(), max_chain=plan.chain.max_chain,
                     grammar=plan.settings.use_grammar, decided_by=plan.decided_by,
-                    prompt_tokens=len(self.engine.tokenizer.encode(prompt, add_special_tokens=False)))
+                    prompt_tokens=tokens)
         return request, meta
 
     def _route(self, request: Request) -> Any:

@@ -8,6 +8,9 @@ app's lifespan ends the engine worker, and `run` returns (exit 0).
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 from expertkit.errors import UsageError
@@ -55,6 +58,7 @@ def run(config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000, devic
                                                timeout_graceful_shutdown=None, lifespan="on"))
         if ready is not None:
             _notify_when_started(server, ready)
+        server.capture_signals = lambda: _signals(server)
         server.run()
 
 
@@ -67,3 +71,15 @@ def _notify_when_started(server: Any, ready: Any) -> None:
             ready(server.servers[0].sockets[0].getsockname()[1])
 
     server.startup = started
+
+
+@contextlib.contextmanager
+def _signals(server: Any) -> Iterator[None]:
+    """uvicorn's graceful shutdown on SIGTERM/SIGINT, without its re-raising the signal afterwards:
+    a drained server exits 0."""
+    previous = {sig: signal.signal(sig, server.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
