@@ -22,7 +22,7 @@ STEPS = 12
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_demo_pipeline_reduced(tmp_path, real_model, expert_home):
-    env = dict(os.environ, EXPERT_HOME=str(expert_home), DEMO_OUT=str(tmp_path / "out"), DEMO_MAX_STEPS=str(STEPS),
+    env = dict(os.environ, EXPERT_HOME=str(expert_home), DEMO_OUT=str(tmp_path / "out"), DEMO_MAX_STEPS=str(STEPS), DEMO_CATEGORY="basic",
                HF_HUB_OFFLINE="1")
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py")], env=env, capture_output=True, text=True,
                           timeout=1500)
@@ -47,4 +47,4 @@ def test_demo_pipeline_reduced(tmp_path, real_model, expert_home):
     assert "expert-sql" in registry["experts"]
     q = json.loads((work / "manifest.json").read_text())["quality_metrics"]
     assert float(q["benchmark_score"]) > float(q["base_model_score"]), q
-    assert q["test_queries"] >= 40
+    assert q["test_queries"] >= 30  # the hand-written set's basic category (33 questions)
