@@ -30,6 +30,8 @@ OPTIONS = {
     "package": [("--manifest", FILE)], "keygen": [], "sign": [(None, FILE)], "verify": [(None, FILE)],
     "install": [(None, FILE)], "info": [(None, REF)], "uninstall": [(None, REF)], "update": [(None, REF)],
     "ask": [(None, REF), ("--max-new-tokens", COUNT), ("--device", DEVICE)],
+    "route": [("--top-k", COUNT), ("--threads", COUNT)], "serve": [("--max-batch", COUNT)],
+    "export vllm": [(None, REF)], "export merged": [(None, REF)],
     "models list": [], "models prepare": [], "models import": [(None, FILE)], "models show": [],
     "dataset prepare": [("--manifest", FILE), ("--seed", SEED)], "dataset validate": [(None, FILE)],
     "dataset stats": [], "trust add": [(None, FILE)], "trust list": [], "trust remove": [(None, REF)],
@@ -102,8 +104,10 @@ def test_bad_option_values(cli, tmp_path, expert_home, command, option, kind, da
         value = str(path)
     before = snapshot(work, expert_home)
     args = command.split() + ([option, value] if option else [value])
-    if command == "ask":
+    if command in ("ask", "route"):
         args.append("a question")
+    if command.startswith("export "):
+        args += ["--output", str(work / "exported")]
     res = cli(*args, cwd=work)
     check(res, (1, 2, 3) if command in PACKAGE_READERS else (2, 3))
     assert snapshot(work, expert_home) == before, f"{args} wrote files"

@@ -138,3 +138,21 @@ def test_help_wraps_and_keeps_brackets(cli):
     cut = [line for line in root.splitlines()[1:] if line.rstrip().endswith(("...", "…"))]
     assert not cut and "newer version" in root
     assert "NAME[@VERSION]" in cli("ask", "--help").stdout and "<bool>" not in cli("test", "--help").stdout
+
+
+def test_json_answer_then_a_negative_outcome_keeps_one_document(capsys):
+    """`test --json` whose cases fail: stdout is the one result document, the failure a line on stderr."""
+    from expertkit.cli.errors import report
+    from expertkit.cli.output import Output, new_command
+    from expertkit.errors import TestsFailed
+
+    new_command()
+    Output(json_out=True).result({"passed": 1, "total": 2})
+    code = report(TestsFailed("1 of 2 test case(s) failed"))
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"passed": 1, "total": 2}
+    assert code == 1 and err.startswith("error: 1 of 2 test case(s) failed")
+    new_command()  # the next command starts clean: its error is the JSON document again
+    Output(json_out=True)
+    report(TestsFailed("again"))
+    assert json.loads(capsys.readouterr().out)["error"]["message"] == "again"

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from expertkit.cli.output import Output, dumps, esc, json_mode
+from expertkit.cli.output import Output, dumps, esc, json_mode, result_written
 from expertkit.errors import ExpertError
 
 INTERRUPTED = 130
@@ -31,9 +31,12 @@ def flag(param: str) -> str:
 
 
 def report(exc: ExpertError) -> int:
-    """Print ``exc`` (one line plus its hint; JSON under --json); return its exit code."""
+    """Print ``exc`` (one line plus its hint; JSON under --json); return its exit code.
+
+    Under --json, after the command already wrote its answer (e.g. `test` whose cases failed),
+    stdout keeps that one document and the line goes to stderr."""
     message = f"{flag(exc.param)}: {exc.message}" if exc.param else exc.message
-    if json_mode():
+    if json_mode() and not result_written():
         error = {"message": message, "hint": exc.hint, "type": type(exc).__name__, "param": exc.param, "exit_code": exc.exit_code}
         sys.stdout.write(dumps({"error": error}) + "\n")
         sys.stdout.flush()

@@ -25,6 +25,9 @@ from contextlib import contextmanager
 from typing import Any
 
 _JSON_MODE: contextvars.ContextVar[bool] = contextvars.ContextVar("expert_cli_json", default=False)
+# set once a --json command has written its answer: a negative outcome after it (tests failed,
+# exit 1) must not add a second JSON document to stdout, where machines expect exactly one
+_RESULT_WRITTEN: contextvars.ContextVar[bool] = contextvars.ContextVar("expert_cli_result", default=False)
 WIDE = 10_000  # width for a pipe or file: wrap nothing, cut nothing
 
 
@@ -33,9 +36,15 @@ def json_mode() -> bool:
     return _JSON_MODE.get()
 
 
+def result_written() -> bool:
+    """Whether the running --json command has already written its answer to stdout."""
+    return _RESULT_WRITTEN.get()
+
+
 def new_command() -> None:
     """A command starts: text until it builds its Output (a second command in one process starts clean)."""
     _JSON_MODE.set(False)
+    _RESULT_WRITTEN.set(False)
 
 
 def _console(stderr: bool) -> Any:
@@ -85,6 +94,7 @@ class Output:
         if self.json:
             sys.stdout.write(dumps(payload) + "\n")
             sys.stdout.flush()
+            _RESULT_WRITTEN.set(True)
         elif human is not None:
             human()
 
