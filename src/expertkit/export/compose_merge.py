@@ -22,27 +22,6 @@ from typing import Any
 from expertkit.errors import UsageError
 
 
-def registry_lookup(info_type: Any) -> Any:
-    """A resolver lookup over installed experts: (name, version spec) -> info of the current
-    version when it satisfies the spec, else the newest that does, else None."""
-    from expertkit.manifest.loader import load_manifest
-    from expertkit.registry.store import read_registry, version_dir
-    from expertkit.registry.versions import parse_requirement, version_key
-
-    def lookup(name: str, spec: str | None) -> Any:
-        req = parse_requirement(f"{name}@{spec}" if spec else name)
-        entry = read_registry()["experts"].get(name) or {}
-        versions = sorted(entry.get("versions") or {}, key=lambda v: (v == entry.get("current"), version_key(v)), reverse=True)
-        chosen = next((v for v in versions if req.allows(v)), None)
-        if chosen is None:
-            return None
-        m = load_manifest(version_dir(name, chosen) / "manifest.json", check_files=False).model
-        c = m.constraints
-        return info_type(m.name, m.version, tuple(c.requires), tuple(c.incompatible_with), c.load_order, c.max_chain)
-
-    return lookup
-
-
 def check_foldable(kinds: Sequence[tuple[str, str, float]]) -> None:
     """``kinds``: (name, method, weight) per link. UsageError for chains that can't fold exactly."""
     dora = [name for name, method, _ in kinds if method == "dora"]

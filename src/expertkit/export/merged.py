@@ -15,7 +15,7 @@ from typing import Any
 
 from expertkit.atomic import write_json
 from expertkit.errors import UsageError
-from expertkit.export.compose_merge import check_foldable, fold, registry_lookup
+from expertkit.export.compose_merge import check_foldable, fold
 from expertkit.export.outdir import check_empty, staged
 from expertkit.export.requests import CHAT_TEMPLATE, request_snippet
 from expertkit.export.sources import ExportSource, open_source
@@ -94,13 +94,10 @@ class MergeJob:
 
 def composition_chain(spec: str) -> list[tuple[str, float]]:
     """(NAME@VERSION, weight) per link, in application order, from the one composition resolver."""
-    try:
-        from expertkit.runtime.compose import ExpertInfo, resolve
-    except ImportError:
-        raise UsageError(f"{spec}: exporting a composition needs the composition resolver (runtime/compose.py), "
-                         "which this build does not have yet",
-                         hint="export one expert at a time, or serve the composition with expertkit's runtime") from None
-    chain = resolve(spec, registry_lookup(ExpertInfo))
+    from expertkit.runtime.compose import resolve
+    from expertkit.runtime.pool import installed_lookup
+
+    chain = resolve(spec, installed_lookup)
     return [(f"{link.name}@{link.version}", float(link.weight)) for link in chain.links]
 
 
