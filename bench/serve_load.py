@@ -162,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
-    from expertkit.models.home import expert_home
-
+    from expertkit.home import expert_home
     from expertkit.models.resolve import resolve_model
 
     model = str(args.model_dir) if args.model_dir else args.model
