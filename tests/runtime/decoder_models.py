@@ -35,14 +35,14 @@ def load(model_dir: Path):
     return AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
 
 
-def make_adapter(model_dir: Path, out: Path, kind: str, seed: int) -> Path:
-    """A random adapter of ``kind`` (lora | dora | ia3 | prompt) saved in PEFT format."""
+def make_adapter(model_dir: Path, out: Path, kind: str, seed: int, targets: list[str] | None = None) -> Path:
+    """A random adapter of ``kind`` (lora | dora | ia3 | prompt) saved in PEFT format (LoRA/DoRA on ``targets``)."""
     from peft import IA3Config, LoraConfig, PromptTuningConfig, get_peft_model
 
     torch.manual_seed(seed)
     model = load(model_dir)
     if kind in ("lora", "dora"):
-        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
+        config = LoraConfig(r=4, lora_alpha=8, target_modules=targets or ["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
                             use_dora=kind == "dora", init_lora_weights=False)
     elif kind == "ia3":
         config = IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"])
@@ -59,6 +59,23 @@ def make_adapter(model_dir: Path, out: Path, kind: str, seed: int) -> Path:
                 param.mul_(1.5)
     peft_model.save_pretrained(str(out))
     return out
+
+
+def nested_peft(model, adapters: list[tuple[str, Path]]):
+    """PEFT with each adapter loaded on top of what the earlier ones made (an IA3 layer wraps a LoRA
+    layer and vice versa): the reference for chains mixing IA3 with LoRA/DoRA (PeftMixedModel has no IA3)."""
+    from peft import PeftModel
+    from peft.tuners.ia3 import IA3Layer
+    from peft.tuners.lora import LoraLayer
+
+    outer = model
+    for name, path in adapters:
+        outer = PeftModel.from_pretrained(model, str(path), adapter_name=name)  # ``model`` is wrapped in place
+    for module in model.modules():  # loading a LoRA-type adapter re-points every LoRA layer at it: undo that
+        held = module.lora_A if isinstance(module, LoraLayer) else module.ia3_l if isinstance(module, IA3Layer) else None
+        if held is not None:
+            module.set_adapter(list(held.keys()))
+    return outer.eval()
 
 
 def hf_generate(model, prompts: list[list[int]], max_new_tokens: int = 8) -> list[list[int]]:

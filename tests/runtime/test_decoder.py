@@ -6,7 +6,7 @@ import pytest
 
 from expertkit.errors import UsageError
 from expertkit.runtime.decoder import Decoder
-from tests.runtime.decoder_models import PROMPTS, STOP, hf_generate, load, make_adapter, no_cache_greedy, sharpen
+from tests.runtime.decoder_models import PROMPTS, STOP, hf_generate, load, make_adapter, nested_peft, no_cache_greedy, sharpen
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,33 @@ def test_dora_composition_equals_peft_several_active_adapters(sharp_dirs, adapte
     decoder.attach("a", a)
     decoder.attach("b", b)
     assert decoder.run(PROMPTS, [(("a", 1.0), ("b", 1.0))] * 4, max_new_tokens=8, stop_ids=STOP) == reference
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen3"])
+@pytest.mark.parametrize("order", [("lora", "ia3"), ("ia3", "lora"), ("dora", "ia3"), ("ia3", "dora")])
+def test_ia3_around_lora_and_dora_equals_peft_loaded_on_top(sharp_dirs, adapters, arch, order):
+    reference = hf_generate(nested_peft(load(sharp_dirs[arch]), [(k, adapters[(arch, k)]) for k in order]), PROMPTS)
+    decoder = Decoder(load(sharp_dirs[arch]))
+    for kind in order:
+        decoder.attach(kind, adapters[(arch, kind)])
+    chain = tuple((k, 1.0) for k in order)
+    assert decoder.run(PROMPTS, [chain] * 4, max_new_tokens=8, stop_ids=STOP) == reference  # merged
+    assert decoder.run(PROMPTS, [chain] * 3 + [()], max_new_tokens=8, stop_ids=STOP)[:3] == reference[:3]  # per row
+    flipped = tuple(reversed(chain))
+    assert decoder.run(PROMPTS, [flipped] * 4, max_new_tokens=8, stop_ids=STOP) != reference  # the order matters
+
+
+def test_ia3_between_lora_and_dora_equals_peft_loaded_on_top(sharp_dirs, adapters, tmp_path):
+    # DoRA on other modules than the LoRA (PEFT would add a second adapter to a shared LoRA layer, not wrap it)
+    dora = make_adapter(sharp_dirs["llama"], tmp_path / "dora-kg", "dora", seed=31, targets=["k_proj", "gate_proj"])
+    order = [("lora", adapters[("llama", "lora")]), ("ia3", adapters[("llama", "ia3")]), ("dora", dora)]
+    reference = hf_generate(nested_peft(load(sharp_dirs["llama"]), order), PROMPTS)
+    decoder = Decoder(load(sharp_dirs["llama"]))
+    for name, path in order:
+        decoder.attach(name, path)
+    chain = tuple((name, 1.0) for name, _ in order)
+    assert decoder.run(PROMPTS, [chain] * 4, max_new_tokens=8, stop_ids=STOP) == reference
+    assert decoder.run(PROMPTS, [chain] * 3 + [()], max_new_tokens=8, stop_ids=STOP)[:3] == reference[:3]
 
 
 def test_swap_between_experts_equals_a_fresh_decoder(sharp_dirs, adapters):

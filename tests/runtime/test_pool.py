@@ -132,6 +132,26 @@ def test_dora_plus_lora_equals_peft_multi_adapter(engine, adapters, tiny_llama_d
     assert all(g.experts == ["dora", "lora"] for g in gens)
 
 
+@pytest.mark.parametrize("order", [("lora", "ia3"), ("ia3", "lora"), ("dora", "ia3"), ("ia3", "dora")])
+def test_ia3_around_lora_equals_peft_loaded_on_top(engine, adapters, tiny_llama_dir, order):
+    import torch
+
+    from tests.runtime.decoder_models import nested_peft
+
+    reference = nested_peft(_bare(tiny_llama_dir), [(k, adapters[k]) for k in order])
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    with engine.pool.activate(tuple((k, 1.0) for k in order)):
+        got = _logits(engine.pool.model, ids)
+    torch.testing.assert_close(got, _logits(reference, ids), rtol=1e-4, atol=1e-5)
+    with engine.pool.activate(tuple((k, 1.0) for k in reversed(order))):
+        assert not torch.allclose(_logits(engine.pool.model, ids), got)  # the order matters
+
+
+def test_hf_backend_refuses_ia3_between_lora_experts(engine):
+    with pytest.raises(CompositionError, match=r"ia3 \(IA3\) sits between LoRA/DoRA experts"):
+        engine.generate(["x"], experts="lora+ia3+dora")
+
+
 def test_ia3_lora_and_soft_prompts_compose(engine):
     import torch
 

@@ -4,10 +4,12 @@ Four kinds attach to the pool (``kind_of`` reads PEFT's adapter_config.json):
 
 - ``lora`` and ``dora``: loaded into one PEFT ``PeftModel`` as named adapters, so PEFT computes
   them (multi-adapter activation, per-row ``adapter_names`` batches, DoRA's magnitude vector).
-- ``ia3``: the learned vectors scale the base layer's output (or, for feed-forward modules, its
-  input) through forward hooks on the original ``nn.Linear`` modules. That is PEFT's IA3 forward
-  exactly (tested against it), and it composes with LoRA on the same module: IA3 scales the base
-  layer's own output, a LoRA delta adds on top. PEFT itself cannot hold IA3 and LoRA in one model.
+- ``ia3``: the learned vectors scale a layer's output (or, for feed-forward modules, its input)
+  through forward hooks put on for each activation (`IA3Hooks`). Alone, that is PEFT's IA3
+  forward exactly (tested against it). With LoRA/DoRA on the same module the chain's order
+  decides, as when PEFT loads one adapter on top of another (tested against that): an IA3 before
+  them in load order scales the base layer only; one after them scales the adapted layer (its
+  output scale covers their deltas, its input scale feeds them). PeftMixedModel has no IA3.
 - ``prompt_tuning``: the soft prompt's embeddings are prepended to the prompt's embeddings with
   an all-ones attention mask, as PEFT's prompt-tuning ``generate`` does.
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -122,38 +124,27 @@ def ia3_vectors(files: AdapterFiles, model: Any) -> dict[Any, tuple[Any, bool]]:
     return out
 
 
-@dataclass
 class IA3Hooks:
-    """Forward hooks on the base modules; each multiplies by the active IA3 experts' vectors."""
+    """Hooks that apply a chain's IA3 vectors for one activation, then come off again.
 
-    active: list[dict[Any, tuple[Any, bool]]] = field(default_factory=list)
-    _hooked: set[int] = field(default_factory=set)
-    _handles: list[Any] = field(default_factory=list)
-
-    def ensure(self, vectors: dict[Any, tuple[Any, bool]]) -> None:
-        for module in vectors:
-            if id(module) not in self._hooked:
-                self._hooked.add(id(module))
-                self._handles.append(module.register_forward_pre_hook(self._scale_input))
-                self._handles.append(module.register_forward_hook(self._scale_output))
-
-    def _scale(self, module: Any, tensor: Any, want_input: bool) -> Any:
-        for vectors in self.active:
-            found = vectors.get(module)
-            if found is not None and found[1] == want_input:
-                tensor = tensor * found[0]
-        return tensor
-
-    def _scale_input(self, module: Any, args: tuple[Any, ...]) -> Any:
-        return (self._scale(module, args[0], True), *args[1:]) if self.active else None
-
-    def _scale_output(self, module: Any, args: Any, output: Any) -> Any:
-        return self._scale(module, output, False) if self.active else None
+    An IA3 expert *inner* to the chain's LoRA/DoRA experts (before them in load order) scales the
+    base ``nn.Linear`` itself; one *outer* to them (after) scales the PEFT wrapper around it, so
+    its output scale covers the LoRA deltas too and its input scale feeds them — what PEFT computes
+    when an IA3 adapter is loaded on top of a LoRA model (the rule in `runtime/compose.py`)."""
 
     @contextmanager
-    def applied(self, chain: list[dict[Any, tuple[Any, bool]]]) -> Iterator[None]:
-        self.active = chain
+    def applied(self, chain: list[tuple[dict[Any, tuple[Any, bool]], bool]], outer: Any = None) -> Iterator[None]:
+        """``chain``: (vectors, is outer) per IA3 expert; ``outer(module)`` is the module wrapping a base linear."""
+        handles = []
         try:
+            for vectors, is_outer in chain:
+                for module, (vector, scales_input) in vectors.items():
+                    target = outer(module) if is_outer and outer is not None else module
+                    if scales_input:
+                        handles.append(target.register_forward_pre_hook(lambda _m, args, v=vector: (args[0] * v, *args[1:])))
+                    else:
+                        handles.append(target.register_forward_hook(lambda _m, _args, out, v=vector: out * v))
             yield
         finally:
-            self.active = []
+            for handle in handles:
+                handle.remove()

@@ -14,10 +14,17 @@ manifests' ``constraints``:
 
 What composition means per adapter type (`runtime/adapter_kinds.py` implements the types):
 
-- LoRA / DoRA: every link's delta is added to the base layer's output, each scaled by its
-  weight (PEFT's multi-adapter forward with ``set_scale``); for DoRA the weight scales the
-  direction update and the magnitude vector applies as trained.
-- IA3: the scale vectors multiply (weights other than 1 are refused: a scale has no "share").
+One rule for every backend: the links apply in load order, each wrapping the layer as the links
+before it left it — what PEFT computes when it loads one adapter on top of another (tested
+against that, and against PEFT's several-active-adapters forward):
+- LoRA / DoRA: every link's delta is added to the layer's output, each scaled by its weight
+  (PEFT's multi-adapter forward with ``set_scale``); for DoRA the weight scales the direction
+  update, and its magnitude rescales what came before it (PEFT's ``(g - 1)·result`` term).
+- IA3: a link scales what came before it — an output scale multiplies the base layer *and* the
+  earlier links' deltas, an input scale (feed-forward modules) feeds them all; IA3 before every
+  LoRA/DoRA link thus scales the base layer alone. Scales multiply; weights other than 1 are
+  refused (a scale has no "share"). The transformers backend applies a chain's LoRA/DoRA links
+  together, so it refuses an IA3 link *between* two of them (the decoder runs it).
 - Soft prompts: prepended in load order (first link's virtual tokens first); weights refused.
 - Any mix of the above works; two experts that both replace a whole module (``modules_to_save``)
   cannot be combined and are refused, as are types the runtime does not support.

@@ -11,13 +11,17 @@ Every adapter type becomes the same shape on each of a layer's four fused linear
 - IA3: c = l for attention-style targets, a = l for `feedforward_modules` (input scaling).
 - Prompt tuning: no delta; virtual token embeddings prepended at prefill.
 
-Composition of a chain ((name, w), ...), applied in chain order (load order) as
-``y <- c_e ⊙ y + w·B_e A_e x`` per expert e, with c_e = 1 + w (g - 1) for DoRA, l^w for IA3, 1 for LoRA:
+Composition of a chain ((name, w), ...): the runtime's one rule (`runtime/compose.py`), each expert
+in chain (load) order wrapping what came before it — the layer PEFT builds when adapters are loaded
+one on top of another — per linear, with ``f`` the chain so far (f = W at the start):
+``f(x) <- c_e ⊙ f(a_e ⊙ x) + w·B_e A_e x``, c_e = 1 + w (g - 1) for DoRA, l^w for an IA3 output
+scale, 1 otherwise; a_e = l for an IA3 input scale (feed-forward modules), 1 otherwise. So:
 - LoRA deltas add with their weights: A = cat(A_i), B = cat(w_i·B_i) — PEFT's
   `add_weighted_adapter(combination_type="cat")`.
 - DoRA rescales what came before it, exactly as PEFT's forward with several active DoRA adapters
   (each adapter's `(g - 1)·result` term sees the previous adapters' output).
-- IA3 output scales multiply (PEFT's several-active-adapters product); input scales likewise.
+- IA3 scales what came before it: an output scale multiplies the earlier B's (c), an input scale
+  the earlier A's (and W); IA3 scales together multiply (PEFT's several-active-adapters product).
 - Soft prompts are prepended in chain order.
 A fused linear's sub-modules (q/k/v, gate/up) share the input, so an IA3 input scale on only some
 of them is refused at attach with a clear error, as is anything else this path can't represent.
@@ -260,9 +264,10 @@ def combine(experts: list[tuple[Expert, float]], stack: Any) -> dict[tuple[int, 
             if d.A is not None:
                 As.append(d.A)
                 Bs.append(d.B * w)
-            if d.a is not None:
+            if d.a is not None:  # x <- a_e ⊙ x for everything before it: the base weight and earlier A's
                 a = d.a if w == 1 else d.a.pow(w)
                 out.a = a if out.a is None else out.a * a
+                As = [A * a[None, :] for A in As]
         if As:
             out.A, out.B = torch.cat(As), torch.cat(Bs, dim=1)
         combined[key] = out

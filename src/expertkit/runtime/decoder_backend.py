@@ -5,8 +5,8 @@ expert attached to the pool is attached to the decoder too (same PEFT directory)
 with it. HF generate + PEFT stays the reference both are tested against, and the fallback:
 - a model the decoder can't run (another architecture, biases, sliding windows, not on the CPU)
   gets no decoder at all (`make_decoder`; the reason joins the model's warnings);
-- a batch the decoder can't honour runs on HF (`usable`): chains mixing IA3 with LoRA/DoRA
-  (`chain_usable`), experts the decoder doesn't hold.
+- a batch naming an expert the decoder doesn't hold runs on HF (`usable`).
+Both apply a chain by the one rule in `runtime/compose.py` (IA3 around LoRA/DoRA included).
 Sampling (temperature, top-k, top-p, min-p), ``min_new_tokens``, stop strings, grammar
 constraints, cancellation and streaming all run on the decoder; stop strings through
 ``on_token`` (`_StopStrings`: the row stops at the token that completes one, as transformers'
@@ -34,15 +34,8 @@ def make_decoder(base: Any, pad_id: int) -> Any:
         return None
 
 
-def chain_usable(pool: Any, key: Any) -> bool:
-    """The decoder composes IA3 after a LoRA/DoRA as scaling the adapted output (order-dependent);
-    the runtime's documented rule (compose.py) scales the base layer only, so such chains run on HF."""
-    kinds = {pool.get(name).kind for name, _ in key}
-    return not ("ia3" in kinds and kinds & {"lora", "dora"})
-
-
 def usable(engine: Any, batch: Any) -> bool:
-    return all(chain_usable(engine.pool, key) and all(n in engine.decoder.experts for n, _ in key) for key in batch.keys)
+    return all(n in engine.decoder.experts for key in batch.keys for n, _ in key)
 
 
 class _StopStrings:

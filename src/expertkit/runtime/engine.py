@@ -243,13 +243,10 @@ class InferenceEngine:
     def _batches(self, rows: list[_Row], size: int, min_new_tokens: int | None) -> Iterator[list[_Row]]:
         """Rows with the same settings; chains mixed where the backend can (the decoder: any; PEFT:
         single LoRA experts), other chains apart; similar lengths together."""
-        from expertkit.runtime.decoder_backend import chain_usable
-
         groups: dict[Any, list[_Row]] = {}
         for row in rows:
             key = row.plan.chain.key
-            anything = self.decoder is not None and chain_usable(self.pool, key)
-            kind = "mixed" if anything or self.pool.mixable(key) else key
+            kind = "mixed" if self.decoder is not None or self.pool.mixable(key) else key
             groups.setdefault((row.plan.settings, kind, row.reasoning is not None), []).append(row)
         for members in groups.values():
             members.sort(key=lambda r: len(r.prompt_ids))

@@ -68,6 +68,7 @@ class ExpertPool:
         self.max_bytes = max_bytes
         self._experts: OrderedDict[str, AttachedExpert] = OrderedDict()  # least recently used first
         self._hooks = IA3Hooks()
+        self._wrappers: dict[int, Any] | None = None  # base linear -> its PEFT wrapper (rebuilt when PEFT changes)
         self._active: list[str] = []  # the LoRA/DoRA adapters PEFT has active now
         self.mirrors: list[Any] = []  # other backends holding the same experts: .attach(name, dir), .detach(name)
 
@@ -123,7 +124,6 @@ class ExpertPool:
             self._load_peft(source, name)
         elif files.kind == "ia3":
             expert.ia3 = ia3_vectors(files, self.bare)
-            self._hooks.ensure(expert.ia3)
         else:
             embeds = self.bare.get_input_embeddings().weight
             expert.soft_prompt = files.tensors["prompt_embeddings"].to(embeds.device, embeds.dtype)
@@ -139,7 +139,7 @@ class ExpertPool:
         from peft import PeftModel
 
         try:
-            self._active = []  # loading may change PEFT's active adapter
+            self._active, self._wrappers = [], None  # loading may change PEFT's active adapter and its wrappers
             if self.peft is None:
                 self.peft = PeftModel.from_pretrained(self.bare, str(source.path), adapter_name=name, is_trainable=False)
                 self.peft.eval()
@@ -152,7 +152,7 @@ class ExpertPool:
                                    hint="attach the adapter to the base model it was trained on") from None
 
     def _drop_peft(self, name: str) -> None:
-        self._active = []  # PEFT picks another active adapter itself
+        self._active, self._wrappers = [], None  # PEFT picks another active adapter itself
         if len(self.peft.peft_config) > 1:
             self.peft.delete_adapter(name)
         else:  # the last LoRA adapter: take the wrapper layers out again
@@ -225,8 +225,29 @@ class ExpertPool:
             self._experts.move_to_end(expert.name)  # recently used
         lora = [(e.name, w) for e, (_, w) in zip(experts, key, strict=True) if e.kind in ("lora", "dora")]
         prompts = [e.soft_prompt for e in experts if e.soft_prompt is not None]
-        with self._peft_active(lora), self._hooks.applied([e.ia3 for e in experts if e.ia3 is not None]):
+        with self._peft_active(lora), self._hooks.applied(self._ia3_chain(experts), self._wrapper):
             yield _concat(prompts)
+
+    def _ia3_chain(self, experts: list[AttachedExpert]) -> list[tuple[Any, bool]]:
+        """Each IA3 expert's vectors and whether it comes after the chain's LoRA/DoRA (see IA3Hooks)."""
+        low_rank = [i for i, e in enumerate(experts) if e.kind in ("lora", "dora")] or [len(experts)]
+        ia3 = [(i, e) for i, e in enumerate(experts) if e.ia3 is not None]
+        between = [e.name for i, e in ia3 if low_rank[0] < i < low_rank[-1]]
+        if between:
+            raise CompositionError(f"{between[0]} (IA3) sits between LoRA/DoRA experts in load order: the transformers "
+                                   "backend applies LoRA/DoRA experts together, so it can't scale only the earlier ones",
+                                   hint="the decoder backend runs such chains; or change the experts' load_order")
+        return [(e.ia3, i > low_rank[0]) for i, e in ia3]
+
+    def _wrapper(self, module: Any) -> Any:
+        """The PEFT layer wrapping base linear ``module`` (the module itself when none does)."""
+        if self.peft is None:
+            return module
+        from peft.tuners.lora import LoraLayer
+
+        if self._wrappers is None:
+            self._wrappers = {id(m.get_base_layer()): m for m in self.peft.modules() if isinstance(m, LoraLayer)}
+        return self._wrappers.get(id(module), module)
 
     @contextmanager
     def _peft_active(self, lora: list[tuple[str, float]]) -> Iterator[None]:
