@@ -212,3 +212,23 @@ def test_packed_batch_path_equals_the_plain_one(sharp_dirs, adapters):
         results.append(decoder.run(PROMPTS, chains, max_new_tokens=8, stop_ids=STOP))
         results.append(decoder.run(PROMPTS, [chains[0]] * 4, max_new_tokens=8, stop_ids=STOP))
     assert results[:2] == results[2:]
+
+
+def test_merged_weights_live_under_a_byte_budget(sharp_dirs, adapters):
+    lora, dora = (("lora", 1.0),), (("dora", 1.0),)  # one row: the merged path (batches run packed)
+    free = Decoder(load(sharp_dirs["llama"]))
+    for kind in ("lora", "dora"):
+        free.attach(kind, adapters[("llama", kind)])
+    want = {c: free.run(PROMPTS[:1], [c], max_new_tokens=8, stop_ids=STOP) for c in (lora, dora)}
+    one = max(free.merged.bytes_of(lora), free.merged.bytes_of(dora))
+    assert len(free.merged) == 2 and one > 0
+    tight = Decoder(load(sharp_dirs["llama"]), max_merged_bytes=one)  # room for one merged expert
+    for kind in ("lora", "dora"):
+        tight.attach(kind, adapters[("llama", kind)])
+    for chain in (lora, dora, lora):
+        assert tight.run(PROMPTS[:1], [chain], max_new_tokens=8, stop_ids=STOP) == want[chain]
+        assert chain in tight.merged and len(tight.merged) == 1 and tight.merged.total() <= one  # the other was evicted
+    tight.merged.set_budget(0)  # nothing fits: the chain decodes unmerged, same answers
+    assert len(tight.merged) == 0 and tight.weights_for(lora) is None
+    assert tight.run(PROMPTS[:1], [lora], max_new_tokens=8, stop_ids=STOP) == want[lora]
+    assert tight.memory_bytes("lora") == tight.experts["lora"].nbytes

@@ -115,3 +115,32 @@ def test_a_model_the_decoder_cant_run_falls_back_to_hf():
     base = SimpleNamespace(model=LlamaForCausalLM(config), warnings=[])
     assert make_decoder(base, 0) is None
     assert "biases" in base.warnings[0] and "transformers generate" in base.warnings[0]
+
+
+def test_merged_weights_count_against_the_pool_budget(tiny_llama_dir, tmp_path):
+    from expertkit.models.loading import load_base
+    from expertkit.runtime.engine import InferenceEngine
+    from expertkit.runtime.settings import DecodingSettings
+
+    # one row per batch: the merged path (batches of several rows run on the packed base weights)
+    paths = {n: make_adapter(tiny_llama_dir, tmp_path / n, "lora", seed=40 + i) for i, n in enumerate("abc")}
+    with InferenceEngine(load_base(str(tiny_llama_dir), device="cpu"), DecodingSettings(max_new_tokens=6)) as free:
+        for n in "ab":
+            free.attach(paths[n], name=n)
+        want = {n: _texts(free, PROMPTS, experts=[n], batch_size=1) for n in "ab"}
+        merged = free.decoder.merged.bytes_of((("a", 1.0),))
+        unmerged = free.pool.used_bytes(merged=False)
+        row = free.pool.memory()["experts"][0]
+        assert row["merged_mb"] > 0 and row["backend_mb"] > 0 and free.pool.memory()["total_mb"] * 2**20 >= unmerged + 2 * merged - 2**12
+    budget = unmerged + merged + merged // 2  # the two experts' tensors and one merged expert
+    with InferenceEngine(load_base(str(tiny_llama_dir), device="cpu"), DecodingSettings(max_new_tokens=6), max_bytes=budget) as eng:
+        for n in "ab":
+            eng.attach(paths[n], name=n)
+        for n in "aba":
+            assert _texts(eng, PROMPTS, experts=[n], batch_size=1) == want[n]
+            assert eng.pool.used_bytes() <= budget and len(eng.decoder.merged) == 1  # LRU: the other one was shed
+        eng.pool.max_bytes = unmerged * 3 // 2 + merged // 2  # room for a third expert's tensors, not for a merged copy too
+        eng.attach(paths["c"], name="c")  # the merged weights go first (no expert is evicted)
+        assert len(eng.decoder.merged) == 0 and eng.pool.used_bytes() <= eng.pool.max_bytes and all(n in eng.pool for n in "abc")
+        assert _texts(eng, PROMPTS, experts=["b"], batch_size=1) == want["b"]  # decodes unmerged: its merged copy can't fit
+        assert len(eng.decoder.merged) == 0 and eng.pool.memory()["total_merged_mb"] == 0

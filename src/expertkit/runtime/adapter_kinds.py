@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expertkit.errors import UsageError
+from expertkit.errors import CompositionError, UsageError
 
 KINDS = ("lora", "dora", "ia3", "prompt_tuning")
 _PREFIX = "base_model.model."
@@ -122,6 +122,19 @@ def ia3_vectors(files: AdapterFiles, model: Any) -> dict[Any, tuple[Any, bool]]:
         is_ff = any(name == f or name.endswith("." + f) for f in feedforward)
         out[module] = (tensor.flatten().to(module.weight.dtype), is_ff)
     return out
+
+
+def ia3_links(experts: list[Any]) -> list[tuple[dict[Any, tuple[Any, bool]], bool]]:
+    """A chain's IA3 experts (attached experts, in load order) for `IA3Hooks.applied`: their vectors
+    and whether they come after the chain's LoRA/DoRA experts; one between two of them is refused."""
+    low_rank = [i for i, e in enumerate(experts) if e.kind in ("lora", "dora")] or [len(experts)]
+    ia3 = [(i, e) for i, e in enumerate(experts) if e.ia3 is not None]
+    between = [e.name for i, e in ia3 if low_rank[0] < i < low_rank[-1]]
+    if between:
+        raise CompositionError(f"{between[0]} (IA3) sits between LoRA/DoRA experts in load order: the transformers "
+                               "backend applies LoRA/DoRA experts together, so it can't scale only the earlier ones",
+                               hint="the decoder backend runs such chains; or change the experts' load_order")
+    return [(e.ia3, i > low_rank[0]) for i, e in ia3]
 
 
 class IA3Hooks:

@@ -25,8 +25,10 @@ How a batch runs (prefill of the left-padded prompts, then one token per step ov
 KV cache allocated once and reused while it is big enough):
 - one row: the chain's merged weights (W' = c⊙W⊙a + B·A, built once per
   expert by `prepare` — at attach with ``merge_at_attach``, else on first use — and once per
-  composition on first use, LRU-cached) replace the base weights: a swap between prepared experts
-  is a pointer swap, and decoding costs what the base costs;
+  composition on first use) replace the base weights: a swap between cached chains is a pointer
+  swap, and decoding costs what the base costs. The cache (`decoder_merged.MergedCache`) is an LRU
+  under ``merged_cache`` entries and ``max_merged_bytes`` (the pool's budget sets it); a chain
+  that can't fit decodes unmerged on the per-row path below;
 - rows use different chains: the base weights plus per-row low-rank deltas as batched matmuls
   (one A/B stack per linear, padded to the largest rank), so 4 experts cost about one batch;
 - a batch of 2+ rows always takes that path on oneDNN-packed base weights (``pack_batches``): one
@@ -47,6 +49,7 @@ import torch
 from expertkit.errors import UsageError
 from expertkit.runtime.decoder_adapters import GROUPS, Delta, Expert, combine, merge, out_scale, read_expert
 from expertkit.runtime.decoder_layers import RowDelta, Stack, forward
+from expertkit.runtime.decoder_merged import MergedCache
 
 Chain = tuple[tuple[str, float], ...]
 
@@ -64,17 +67,15 @@ class Decoder:
     """Base model + attached experts; `run` decodes a batch whose rows may each use another chain."""
 
     def __init__(self, model: Any, *, max_batch: int = 8, max_seq_len: int = 2048, fuse: bool = True,
-                 merge_at_attach: bool = False, merged_cache: int = 4, pad_id: int = 0,
-                 share: bool = True, dtype: torch.dtype | None = None, pack_batches: bool = True) -> None:
+                 merge_at_attach: bool = False, merged_cache: int = 8, max_merged_bytes: int | None = None,
+                 pad_id: int = 0, share: bool = True, dtype: torch.dtype | None = None, pack_batches: bool = True) -> None:
         self.stack = Stack(model, fuse=fuse, share=share, dtype=dtype)
         self.max_batch, self.max_seq_len = max_batch, max_seq_len
         self.merge_at_attach = merge_at_attach
         self.pack_batches = pack_batches  # batches of 2+ rows: oneDNN-packed base weights (+ one more copy of them)
         self.pad_id = pad_id
         self.experts: dict[str, Expert] = {}
-        self._merged: dict[str, list[dict[str, Any]]] = {}  # expert name -> merged layer weights
-        self._composed: OrderedDict[Chain, list[dict[str, Any]]] = OrderedDict()  # LRU of merged compositions
-        self._composed_cap = merged_cache
+        self.merged = MergedCache(self.stack, max_entries=merged_cache, max_bytes=max_merged_bytes)
         self._combos: OrderedDict[Chain, dict[tuple[int, str], Delta]] = OrderedDict()  # chain -> combined deltas
         self._cache: torch.Tensor | None = None
         self.step_hooks: list[Callable[[], None]] = []  # called before every forward pass (timing, like HF's pre-hooks)
@@ -91,27 +92,28 @@ class Decoder:
         if self.merge_at_attach:
             self.prepare(name)
         return AttachInfo(name, expert.kind, (time.perf_counter() - started) * 1000, expert.nbytes,
-                          _merged_bytes(self._merged.get(name), self.stack))
+                          self.merged.bytes_of(((name, 1.0),)))
 
     def prepare(self, name: str) -> float:
-        """Build and cache ``name``'s merged weights now (off the request path); returns the ms it took."""
+        """Build and cache ``name``'s merged weights now (off the request path) if the cache's budget
+        allows; returns the ms it took."""
         started = time.perf_counter()
-        expert = self._experts(((name, 1.0),))[0][0]
-        if expert.deltas and name not in self._merged:
-            with torch.inference_mode():
-                self._merged[name] = self._merge([(expert, 1.0)])
+        self.weights_for(((name, 1.0),))
         return (time.perf_counter() - started) * 1000
 
     def detach(self, name: str) -> None:
         self.experts.pop(name, None)
-        self._merged.pop(name, None)
-        for cache in (self._composed, self._combos):
-            for chain in [c for c in cache if any(n == name for n, _ in c)]:
-                del cache[chain]
+        self.merged.drop(name)
+        for chain in [c for c in self._combos if any(n == name for n, _ in c)]:
+            del self._combos[chain]
 
     def memory_bytes(self, name: str) -> int:
-        """RAM this expert holds: its tensors plus its merged weights."""
-        return self.experts[name].nbytes + _merged_bytes(self._merged.get(name), self.stack)
+        """RAM this expert holds: its tensors plus its merged weights (when cached)."""
+        return self.experts[name].nbytes + self.merged.bytes_of(((name, 1.0),))
+
+    def held_bytes(self) -> int:
+        """RAM the decoder holds for experts: their tensors and every cached merged entry."""
+        return sum(e.nbytes for e in self.experts.values()) + self.merged.total()
 
     def _experts(self, chain: Chain) -> list[tuple[Expert, float]]:
         missing = [n for n, _ in chain if n not in self.experts]
@@ -133,21 +135,22 @@ class Decoder:
             layers.append(layer)
         return layers
 
-    def weights_for(self, chain: Chain) -> list[dict[str, Any]]:
-        """The layer weights a batch whose every row uses ``chain`` decodes with (merged, cached)."""
+    def weights_for(self, chain: Chain) -> list[dict[str, Any]] | None:
+        """The layer weights a batch whose every row uses ``chain`` decodes with: merged and cached (a swap
+        between cached chains is a lookup); None when its merged weights don't fit the cache's budget."""
         experts = self._experts(chain)
         if not any(e.deltas for e, _ in experts):
             return self.stack.layers
-        if len(chain) == 1 and chain[0][1] == 1.0:
-            self.prepare(chain[0][0])  # a no-op once merged: a swap between prepared experts is a lookup
-            return self._merged[chain[0][0]]
-        if chain not in self._composed:
-            with torch.inference_mode():
-                self._composed[chain] = self._merge(experts)
-            while len(self._composed) > self._composed_cap:
-                self._composed.popitem(last=False)
-        self._composed.move_to_end(chain)
-        return self._composed[chain]
+        hit = self.merged.get(chain)
+        if hit is not None:
+            return hit
+        cost = self.merged.cost({k for e, _ in experts for k in e.deltas})
+        if not self.merged.fits(cost):
+            return None
+        with torch.inference_mode():
+            layers = self._merge(experts)
+        self.merged.put(chain, layers, cost)
+        return layers
 
     def row_deltas(self, chains: Sequence[Chain]) -> list[dict[str, RowDelta]]:
         """Per layer, per fused linear: the rows' deltas stacked for batched matmuls (the mixed path)."""
@@ -166,7 +169,7 @@ class Decoder:
         """A chain's combined deltas, cached (LRU) so a repeated mixed batch doesn't rebuild them."""
         if chain not in self._combos:
             self._combos[chain] = combine(self._experts(chain), self.stack)
-            while len(self._combos) > 4 * self._composed_cap:
+            while len(self._combos) > 32:
                 self._combos.popitem(last=False)
         self._combos.move_to_end(chain)
         return self._combos[chain]
@@ -266,8 +269,9 @@ class Decoder:
         is the fastest single-row path); several rows -> the oneDNN-packed base weights plus per-row deltas
         (packed small-M GEMM is ~2.5x faster than MKL's, which outweighs the low-rank terms)."""
         packed = self.stack.packed(self.max_batch) if len(chains) > 1 and self.pack_batches else None
-        if packed is None and len(set(chains)) == 1:
-            return self.weights_for(chains[0]), None, None
+        merged = self.weights_for(chains[0]) if packed is None and len(set(chains)) == 1 else None
+        if merged is not None:
+            return merged, None, None
         layers, head = packed if packed is not None else (self.stack.layers, None)
         has_deltas = any(e.deltas for c in set(chains) for e, _ in self._experts(c))
         return layers, self.row_deltas(chains) if has_deltas else None, head
@@ -336,9 +340,3 @@ class _Sampler:
             scores = scores.masked_fill(probs < self.min_p * probs.max(dim=-1, keepdim=True).values, float("-inf"))
         return torch.multinomial(scores.softmax(dim=-1), 1, generator=self.generator).squeeze(-1)
 
-
-def _merged_bytes(layers: list[dict[str, Any]] | None, stack: Stack) -> int:
-    if layers is None:
-        return 0
-    return sum(layer[g].numel() * layer[g].element_size() for layer, base in zip(layers, stack.layers, strict=True)
-               for g in GROUPS if layer[g] is not base[g])

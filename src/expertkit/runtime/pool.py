@@ -5,8 +5,12 @@ adapter directory; LoRA, DoRA, IA3 and prompt-tuning adapters (see `adapter_kind
 each is at inference time). Every tensor is checked against the base model's modules before
 anything is loaded: an adapter for another model is refused at attach time, not mid-request.
 ``detach`` frees an expert; with ``max_experts`` or ``max_bytes`` set, attaching evicts the least
-recently used experts first. Memory per expert is measured twice: the bytes of its loaded
-tensors, and the process's resident-set growth across the attach (Linux).
+recently used experts first. ``max_bytes`` covers everything held for experts: their tensors here
+(PEFT's copy), each mirror backend's own copy, and the decoder's cached merged weights — those
+are shed first (least recently used; rebuilt on next use), and the decoder's merged cache may use
+only what the budget leaves after the experts' tensors (`decoder_merged.py`). Memory per expert
+is measured: the bytes of its loaded tensors, the mirrors' copies and merged weights, and the
+process's resident-set growth across the attach (Linux).
 
 ``activate(chain)`` is the context a backend runs in: the chain's LoRA/DoRA adapters active in
 PEFT with their weights, its IA3 vectors applied, its soft prompts returned for prepending.
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from expertkit.errors import CompositionError, UsageError
-from expertkit.runtime.adapter_kinds import IA3Hooks, check_fit, ia3_vectors, read_adapter
+from expertkit.runtime.adapter_kinds import IA3Hooks, check_fit, ia3_links, ia3_vectors, read_adapter
 from expertkit.runtime.adapter_source import AdapterSource, open_adapter
 from expertkit.runtime.compose import ExpertInfo, info_from_manifest
 
@@ -52,7 +56,7 @@ class AttachedExpert:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "kind": self.kind, "origin": self.origin,
-                "param_mb": round(self.param_bytes / 2**20, 3),
+                "param_mb": _mb(self.param_bytes),
                 "rss_mb": None if self.rss_delta_bytes is None else round(self.rss_delta_bytes / 2**20, 3),
                 "attach_ms": round(self.attach_ms, 1)}
 
@@ -70,7 +74,7 @@ class ExpertPool:
         self._hooks = IA3Hooks()
         self._wrappers: dict[int, Any] | None = None  # base linear -> its PEFT wrapper (rebuilt when PEFT changes)
         self._active: list[str] = []  # the LoRA/DoRA adapters PEFT has active now
-        self.mirrors: list[Any] = []  # other backends holding the same experts: .attach(name, dir), .detach(name)
+        self.mirrors: list[Any] = []  # other backends holding the same experts (a `Decoder`'s API)
 
     # -- what is attached -----------------------------------------------------------------
     @property
@@ -90,8 +94,21 @@ class ExpertPool:
         return list(self._experts.values())
 
     def memory(self) -> dict[str, Any]:
-        return {"experts": [e.to_dict() for e in self._experts.values()],
-                "total_param_mb": round(sum(e.param_bytes for e in self._experts.values()) / 2**20, 3)}
+        """Per expert: its tensors (``param_mb``), the mirror backends' copies and merged weights; totals."""
+        experts = []
+        for e in self._experts.values():
+            mine = [m for m in self.mirrors if e.name in m.experts]
+            merged = sum(m.merged.bytes_of(((e.name, 1.0),)) for m in mine)
+            experts.append({**e.to_dict(), "backend_mb": _mb(sum(m.memory_bytes(e.name) for m in mine) - merged), "merged_mb": _mb(merged)})
+        return {"experts": experts, "total_param_mb": _mb(sum(e.param_bytes for e in self._experts.values())),
+                "total_merged_mb": _mb(sum(m.merged.total() for m in self.mirrors)), "total_mb": _mb(self.used_bytes()),
+                "budget_mb": None if self.max_bytes is None else _mb(self.max_bytes)}
+
+    def used_bytes(self, merged: bool = True) -> int:
+        """Bytes held for experts against ``max_bytes`` (without the merged weights: ``merged=False``)."""
+        own = sum(e.param_bytes for e in self._experts.values())
+        held = sum(m.held_bytes() - (0 if merged else m.merged.total()) for m in self.mirrors)
+        return own + held
 
     # -- attach / detach -------------------------------------------------------------------
     def attach(self, what: str | Path | AdapterSource, *, name: str | None = None, info: ExpertInfo | None = None,
@@ -133,6 +150,7 @@ class ExpertPool:
             mirror.attach(name, source.path)
         expert.attach_ms = (time.perf_counter() - started) * 1000
         self._experts[name] = expert
+        self._share_budget()
         return expert
 
     def _load_peft(self, source: AdapterSource, name: str) -> None:
@@ -168,16 +186,27 @@ class ExpertPool:
         del self._experts[name]
         if expert.owns_source and expert.source is not None:
             expert.source.close()
+        self._share_budget()
 
     def _make_room(self, new_bytes: int, name: str) -> None:
-        if self.max_bytes is not None and new_bytes > self.max_bytes:
-            raise CompositionError(f"expert {name} needs {new_bytes / 2**20:.1f} MB, more than the pool's whole budget "
+        need = new_bytes * (1 + len(self.mirrors))  # PEFT's copy and each mirror backend's (about as big)
+        if self.max_bytes is not None and need > self.max_bytes:
+            raise CompositionError(f"expert {name} needs {need / 2**20:.1f} MB, more than the pool's whole budget "
                                    f"({self.max_bytes / 2**20:.1f} MB)", hint="raise the memory budget")
-        while self._experts and (
-            (self.max_experts is not None and len(self._experts) >= self.max_experts)
-            or (self.max_bytes is not None and sum(e.param_bytes for e in self._experts.values()) + new_bytes > self.max_bytes)
-        ):
+
+        def over() -> bool:
+            return self.max_bytes is not None and self.used_bytes() + need > self.max_bytes
+
+        while over() and any(m.merged.shed() for m in self.mirrors):
+            pass  # merged weights go first: rebuilt on the next use, an evicted expert is not
+        while self._experts and ((self.max_experts is not None and len(self._experts) >= self.max_experts) or over()):
             self.detach(next(iter(self._experts)))  # least recently used
+
+    def _share_budget(self) -> None:
+        """Give the mirrors' merged caches what ``max_bytes`` leaves after the experts' tensors."""
+        left = None if self.max_bytes is None else max(0, self.max_bytes - self.used_bytes(merged=False))
+        for mirror in self.mirrors:
+            mirror.merged.set_budget(left)
 
     def close(self) -> None:
         for name in list(self._experts):
@@ -225,19 +254,8 @@ class ExpertPool:
             self._experts.move_to_end(expert.name)  # recently used
         lora = [(e.name, w) for e, (_, w) in zip(experts, key, strict=True) if e.kind in ("lora", "dora")]
         prompts = [e.soft_prompt for e in experts if e.soft_prompt is not None]
-        with self._peft_active(lora), self._hooks.applied(self._ia3_chain(experts), self._wrapper):
+        with self._peft_active(lora), self._hooks.applied(ia3_links(experts), self._wrapper):
             yield _concat(prompts)
-
-    def _ia3_chain(self, experts: list[AttachedExpert]) -> list[tuple[Any, bool]]:
-        """Each IA3 expert's vectors and whether it comes after the chain's LoRA/DoRA (see IA3Hooks)."""
-        low_rank = [i for i, e in enumerate(experts) if e.kind in ("lora", "dora")] or [len(experts)]
-        ia3 = [(i, e) for i, e in enumerate(experts) if e.ia3 is not None]
-        between = [e.name for i, e in ia3 if low_rank[0] < i < low_rank[-1]]
-        if between:
-            raise CompositionError(f"{between[0]} (IA3) sits between LoRA/DoRA experts in load order: the transformers "
-                                   "backend applies LoRA/DoRA experts together, so it can't scale only the earlier ones",
-                                   hint="the decoder backend runs such chains; or change the experts' load_order")
-        return [(e.ia3, i > low_rank[0]) for i, e in ia3]
 
     def _wrapper(self, module: Any) -> Any:
         """The PEFT layer wrapping base linear ``module`` (the module itself when none does)."""
@@ -296,6 +314,10 @@ class ExpertPool:
         for name in set(names) - {BASE_ROW}:
             self._experts.move_to_end(name)
         return names
+
+
+def _mb(nbytes: int) -> float:
+    return round(nbytes / 2**20, 3)
 
 
 def _concat(prompts: list[Any]) -> Any:
