@@ -11,6 +11,14 @@ Experts: random LoRA adapters (rank 16, alpha 32, non-zero B) on q/k/v/o/up/down
 default targets — saved in PEFT format and attached from disk. For speed only shapes matter (the
 matmuls cost the same for trained values), so this measures what a trained expert would cost.
 
+`test_suite_s`: `expert-cli test --compare-base` through the library (`run_suite`, the CLI's own
+path: the default backend, batch 8, perf measurement) on the demo's expert-sql suite — the
+hand-written cases the demo compares with the base model — with ``--expert`` (a trained adapter
+directory or .expert package; default: the bench's first random adapter, which answers no better
+than the base and so tends to think or ramble longer than a trained expert). It is printed beside
+the training time it is compared to (target: at most 25 %): ``--train-s``, else the
+training_summary.json beside the adapter.
+
     .venv/bin/python bench/runtime.py --threads 1 --json          # smollm2-135m-instruct
     .venv/bin/python bench/runtime.py --model-dir /path/to/tiny --tokens 4 --repeats 1
 """
@@ -27,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]  # the manifest default
+ROOT = Path(__file__).resolve().parents[1]
+SQL = ROOT / "examples" / "expert-sql"
 QUESTIONS = ["Write an SQL query that lists the names of users older than 30, ordered by name.",
              "How many orders were placed last month? Answer with one SQL query.",
              "List the products cheaper than 20 dollars, most expensive first.",
@@ -176,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--expert", type=Path, help="adapter dir or .expert file for test_suite_s (default: a random adapter)")
+    parser.add_argument("--suite-manifest", type=Path, default=SQL / "manifest.json", help="manifest of the timed suite")
+    parser.add_argument("--suite-cases", type=Path, help="cases file (default: tests/handwritten_cases.json beside the manifest)")
+    parser.add_argument("--suite-category", help="only this category of the suite (as the demo's DEMO_CATEGORY)")
+    parser.add_argument("--train-s", type=float, help="training wall time to compare test_suite_s with")
     args = parser.parse_args(argv)
 
     import torch
@@ -198,11 +213,37 @@ def main(argv: list[str] | None = None) -> int:
         merge_ms = [decoder.prepare(n) for n in names]  # what a first single-expert batch would pay once
         swaps = swap_ms(decoder, names)
         samples = measure(args, base, decoder, prompts, names)
-    result = summarise(samples, swaps, cold, decoder, names)
-    report(result, samples, merge_ms, decoder, names, args, sys.stderr if args.json else sys.stdout)
+        result = summarise(samples, swaps, cold, decoder, names)
+        report(result, samples, merge_ms, decoder, names, args, sys.stderr if args.json else sys.stdout)
+        del decoder, base  # the suite loads its own engine, as the CLI does
+        result.update(suite(args, args.expert or paths[0], sys.stderr if args.json else sys.stdout))
     if args.json:  # the figures alone on stdout; the details went to stderr
         print(json.dumps(result))
     return 0
+
+
+def suite(args: argparse.Namespace, adapter: Path, out: Any) -> dict[str, Any]:
+    """Time `run_suite` with compare_base (what `expert-cli test --compare-base` runs) on the suite."""
+    from expertkit.evaluation.runner import run_suite
+
+    manifest = args.suite_manifest
+    cases = args.suite_cases or manifest.parent / "tests" / "handwritten_cases.json"
+    started = time.perf_counter()
+    result = run_suite(manifest, adapter, cases_path=cases, categories=[args.suite_category] if args.suite_category else None,
+                       compare_base=True)
+    seconds = time.perf_counter() - started
+    train_s = args.train_s
+    summary = result.training.summary_path
+    if train_s is None and summary is not None:
+        train_s = json.loads(summary.read_text()).get("wall_time_s")
+    reasons = sorted({r.finish_reason for r in result.expert + (result.base or [])})
+    print(f"test --compare-base on {cases.name}: {result.total} cases x 2 (expert, base) in {seconds:.1f} s "
+          f"(expert {result.passed}/{result.total}, finish reasons {', '.join(reasons)}); adapter {adapter}; "
+          f"training {'unknown (--train-s)' if train_s is None else f'{train_s:.1f} s -> ratio {seconds / train_s:.3f} (target <= 0.25)'}",
+          file=out)
+    return {"test_suite_s": round(seconds, 1), "test_suite_cases": result.total,
+            "test_suite_train_s": None if train_s is None else round(train_s, 1),
+            "test_suite_vs_training": None if train_s is None else round(seconds / train_s, 3)}
 
 
 def summarise(samples: dict[str, list[float]], swaps: list[float], cold: float, decoder: Any, names: list[str]) -> dict[str, Any]:
@@ -221,7 +262,10 @@ def summarise(samples: dict[str, list[float]], swaps: list[float], cold: float, 
         "bandwidth_bound_tokens_per_s": round(med["copy_bw"] / weights_bytes, 2),
         "batch8_step_ms": round(med["batch8"], 2),
         "batch8_step_bound_ms": round(1000 * max(weights_bytes / med["copy_bw"], batch8_flops / med["peak"]), 2),
+        # an attached expert with its merged weights cached (what the single-expert speed needs), and without
+        # (the per-row path's cost; what remains when the pool's budget sheds the merged copy)
         "ram_mb_per_expert": round(statistics.median(decoder.memory_bytes(n) for n in names) / 2**20, 2),
+        "ram_mb_per_expert_unmerged": round(statistics.median(decoder.experts[n].nbytes for n in names) / 2**20, 2),
         "hf_generate_tokens_per_s": round(1000 / med["hf"], 2),
     }
 

@@ -44,18 +44,25 @@ def test_train_throughput_runs(tiny_llama_dir):
     assert "ratio" in done.stdout, done.stdout
 
 
-def test_runtime_bench_prints_every_key(tiny_llama_dir, capsys):
+def test_runtime_bench_prints_every_key(tiny_llama_dir, tmp_path, expert_home, capsys):
     import json
 
+    from tests.runtime.expert_factory import case, make_expert, make_lora
+
+    adapter = make_lora(tiny_llama_dir, tmp_path / "lora", seed=3)
+    expert = make_expert(tmp_path / "expert", tiny_llama_dir, adapter, cases=[case("a", "x"), case("b", "y", category="edge")])
     bench = _load("runtime")
     assert bench.main(["--model-dir", str(tiny_llama_dir), "--tokens", "4", "--batch-tokens", "3", "--repeats", "1",
-                       "--threads", "1", "--rank", "4", "--json"]) == 0
+                       "--threads", "1", "--rank", "4", "--json", "--suite-manifest", str(expert / "manifest.json"),
+                       "--suite-cases", str(expert / "tests" / "test_cases.json"), "--train-s", "100"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"cold_attach_ms", "hot_swap_ms_median", "hot_swap_ms_p99", "token_latency_ratio_expert",
                            "token_latency_ratio_composed2", "mixed_batch_speedup", "base_tokens_per_s",
                            "bandwidth_bound_tokens_per_s", "batch8_step_ms", "batch8_step_bound_ms", "ram_mb_per_expert",
-                           "hf_generate_tokens_per_s"}
+                           "ram_mb_per_expert_unmerged", "hf_generate_tokens_per_s", "test_suite_s", "test_suite_cases",
+                           "test_suite_train_s", "test_suite_vs_training"}
     assert all(isinstance(v, (int, float)) and v > 0 for v in result.values()), result
+    assert result["test_suite_cases"] == 2 and result["test_suite_train_s"] == 100
 
 
 def test_route_runs(tiny_llama_dir, tmp_path, capsys):
