@@ -181,6 +181,28 @@ def _linear(x: torch.Tensor, w: Any, d: RowDelta | None) -> Any:
     return y
 
 
+def _linear_add(h: torch.Tensor, x: torch.Tensor, w: Any, d: RowDelta | None) -> torch.Tensor:
+    """``h + linear(x)``: the residual add fused into the matmul where the weight is plain (addmm) or packed."""
+    if d is not None or isinstance(w, list):
+        return h + _linear(x, w, d)
+    if type(w) is Packed:
+        return torch.ops.mkldnn._linear_pointwise.binary(x, h, w.w, None, "add")
+    return torch.addmm(h.reshape(-1, h.shape[-1]), x.reshape(-1, x.shape[-1]), w).view(h.shape)
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention of q [B, heads, T, hd] over the cache k/v [B, kv_heads, S, hd]. For one new token the query
+    heads sharing a kv head are that head's queries (GQA without expanding the cache)."""
+    B, nh, T, hd = q.shape
+    nkv = k.shape[1]
+    if nh == nkv:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    if T == 1:
+        out = F.scaled_dot_product_attention(q.reshape(B, nkv, nh // nkv, hd), k, v, attn_mask=mask)
+        return out.view(B, nh, 1, hd)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+
+
 def _mm(x: torch.Tensor, w: Any) -> torch.Tensor:
     if type(w) is Packed:
         return torch.ops.mkldnn._linear_pointwise(x, w.w, None, "none", [], "")
@@ -207,22 +229,26 @@ def forward(stack: Stack, h: torch.Tensor, positions: torch.Tensor, cache: list[
         ld = deltas[i] if deltas is not None else {}
         x = F.rms_norm(h, (stack.hidden,), L["in_norm"], stack.eps)
         qkv = _linear(x, L["qkv"], ld.get("qkv"))
-        q, k, v = qkv if isinstance(qkv, list) else qkv.split(stack.splits["qkv"], dim=-1)
-        q, k, v = q.view(B, T, nh, hd), k.view(B, T, nkv, hd), v.view(B, T, nkv, hd)
-        if L["q_norm"] is not None:
-            q = F.rms_norm(q, (hd,), L["q_norm"], stack.eps)
-            k = F.rms_norm(k, (hd,), L["k_norm"], stack.eps)
-        q = _rotate(q.transpose(1, 2), cos, sin)
         layer_cache = cache[i]
-        layer_cache[0, :, :, start:end] = _rotate(k.transpose(1, 2), cos, sin)
+        if L["q_norm"] is None and not isinstance(qkv, list):  # q and k side by side: one rotation for both
+            qk = _rotate(qkv[..., :(nh + nkv) * hd].view(B, T, nh + nkv, hd).transpose(1, 2), cos, sin)
+            q, k = qk[:, :nh], qk[:, nh:]
+            v = qkv[..., (nh + nkv) * hd:].view(B, T, nkv, hd)
+        else:
+            q, k, v = qkv if isinstance(qkv, list) else qkv.split(stack.splits["qkv"], dim=-1)
+            q, k, v = q.view(B, T, nh, hd), k.view(B, T, nkv, hd), v.view(B, T, nkv, hd)
+            if L["q_norm"] is not None:
+                q = F.rms_norm(q, (hd,), L["q_norm"], stack.eps)
+                k = F.rms_norm(k, (hd,), L["k_norm"], stack.eps)
+            q, k = _rotate(q.transpose(1, 2), cos, sin), _rotate(k.transpose(1, 2), cos, sin)
+        layer_cache[0, :, :, start:end] = k
         layer_cache[1, :, :, start:end] = v.transpose(1, 2)
-        attn = F.scaled_dot_product_attention(q, layer_cache[0, :, :, :end], layer_cache[1, :, :, :end],
-                                              attn_mask=mask, enable_gqa=nh != nkv)
-        h = h + _linear(attn.transpose(1, 2).reshape(B, T, nh * hd), L["o"], ld.get("o"))
+        attn = _attend(q, layer_cache[0, :, :, :end], layer_cache[1, :, :, :end], mask)
+        h = _linear_add(h, attn.transpose(1, 2).reshape(B, T, nh * hd), L["o"], ld.get("o"))
         x = F.rms_norm(h, (stack.hidden,), L["post_norm"], stack.eps)
         gu = _linear(x, L["gate_up"], ld.get("gate_up"))
         g, u = gu if isinstance(gu, list) else gu.chunk(2, dim=-1)
-        h = h + _linear(stack.act(g) * u, L["down"], ld.get("down"))
+        h = _linear_add(h, stack.act(g) * u, L["down"], ld.get("down"))
     if last_only:
         h = h[:, -1:]
     return _mm(F.rms_norm(h, (stack.hidden,), stack.norm, stack.eps), head)
