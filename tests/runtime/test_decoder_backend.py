@@ -144,3 +144,23 @@ def test_merged_weights_count_against_the_pool_budget(tiny_llama_dir, tmp_path):
         assert len(eng.decoder.merged) == 0 and eng.pool.used_bytes() <= eng.pool.max_bytes and all(n in eng.pool for n in "abc")
         assert _texts(eng, PROMPTS, experts=["b"], batch_size=1) == want["b"]  # decodes unmerged: its merged copy can't fit
         assert len(eng.decoder.merged) == 0 and eng.pool.memory()["total_merged_mb"] == 0
+
+
+def test_with_the_decoder_lora_goes_into_peft_only_when_hf_runs_it(tiny_llama_dir, tmp_path):
+    from expertkit.models.loading import load_base
+    from expertkit.runtime.decoder_backend import run_decoder
+    from expertkit.runtime.engine import Batch, InferenceEngine
+    from expertkit.runtime.hf_backend import run_hf
+    from expertkit.runtime.settings import DecodingSettings
+
+    settings = DecodingSettings(max_new_tokens=6)
+    with InferenceEngine(load_base(str(tiny_llama_dir), device="cpu"), settings) as eng:
+        eng.attach(make_adapter(tiny_llama_dir, tmp_path / "a", "dora", seed=5), name="a")
+        assert eng.pool.peft is None and not eng.pool.get("a").in_peft  # no second copy, no PEFT wrapping
+        assert eng.pool.used_bytes(merged=False) == eng.decoder.held_bytes()
+        ids = eng.tokenizer.encode("list the users", add_special_tokens=False)
+        batch = Batch([ids, ids[:3]], [(("a", 1.0),)] * 2, settings)
+        fast = run_decoder(eng, eng.decoder, batch)
+        assert run_hf(eng, batch) == fast and eng.pool.get("a").in_peft  # loaded on the HF path's first use
+        eng.detach("a")
+        assert eng.pool.peft is None and not eng.decoder.experts

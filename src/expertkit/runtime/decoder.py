@@ -311,10 +311,10 @@ class _Sampler:
         self.temperature, self.top_p = float(temperature or 0.0), float(top_p)
         self.top_k, self.min_p = int(top_k or 0), float(min_p or 0.0)
         self.stops, self.min_new = torch.tensor(list(stops), dtype=torch.long), int(min_new or 0)
-        self.generator = None
-        if self.temperature > 0:
+        self.generator = None  # without a seed: torch's global generator, so torch.manual_seed applies (as in HF generate)
+        if self.temperature > 0 and seed is not None:
             self.generator = torch.Generator()
-            self.generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+            self.generator.manual_seed(seed)
 
     def hold_stops(self, scores: torch.Tensor, step: int) -> torch.Tensor:
         """Stop tokens can't be chosen before ``min_new`` tokens (transformers' min_new_tokens)."""

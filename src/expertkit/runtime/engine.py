@@ -125,6 +125,7 @@ class InferenceEngine:
             self.decoder = make_decoder(base, self.tokenizer.pad_token_id or 0)
             if self.decoder is not None:
                 self.pool.mirrors.append(self.decoder)
+                self.pool.lazy_peft = True  # the decoder runs every chain: PEFT only if HF is ever needed
         elif backend != "hf":
             from expertkit.errors import UsageError
 

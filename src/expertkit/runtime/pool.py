@@ -5,12 +5,10 @@ adapter directory; LoRA, DoRA, IA3 and prompt-tuning adapters (see `adapter_kind
 each is at inference time). Every tensor is checked against the base model's modules before
 anything is loaded: an adapter for another model is refused at attach time, not mid-request.
 ``detach`` frees an expert; with ``max_experts`` or ``max_bytes`` set, attaching evicts the least
-recently used experts first. ``max_bytes`` covers everything held for experts: their tensors here
-(PEFT's copy), each mirror backend's own copy, and the decoder's cached merged weights — those
-are shed first (least recently used; rebuilt on next use), and the decoder's merged cache may use
-only what the budget leaves after the experts' tensors (`decoder_merged.py`). Memory per expert
-is measured: the bytes of its loaded tensors, the mirrors' copies and merged weights, and the
-process's resident-set growth across the attach (Linux).
+recently used experts first. ``max_bytes`` covers all that is held for experts: tensors here (PEFT's
+copy), each mirror backend's (the decoder's) and its cached merged weights, which are shed first
+(rebuilt on next use) and may use only what the budget leaves (`decoder_merged.py`). Memory per
+expert is measured: those bytes, and the resident-set growth across the attach (Linux).
 
 ``activate(chain)`` is the context a backend runs in: the chain's LoRA/DoRA adapters active in
 PEFT with their weights, its IA3 vectors applied, its soft prompts returned for prepending.
@@ -53,12 +51,13 @@ class AttachedExpert:
     soft_prompt: Any = None
     source: AdapterSource | None = field(default=None, repr=False)
     owns_source: bool = False
+    in_peft: bool = False  # a LoRA/DoRA adapter loaded into the PeftModel (lazily, with `lazy_peft`)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "kind": self.kind, "origin": self.origin,
                 "param_mb": _mb(self.param_bytes),
                 "rss_mb": None if self.rss_delta_bytes is None else round(self.rss_delta_bytes / 2**20, 3),
-                "attach_ms": round(self.attach_ms, 1)}
+                "attach_ms": round(self.attach_ms, 1), "in_peft": self.in_peft}
 
 
 class ExpertPool:
@@ -68,6 +67,7 @@ class ExpertPool:
         self.base = base
         self.bare = base.model  # the unwrapped causal LM
         self.peft: Any = None  # PeftModel holding the LoRA/DoRA adapters, once one is attached
+        self.lazy_peft = False  # LoRA/DoRA into PEFT only when the HF backend first runs them (a decoder mirrors all)
         self.max_experts = max_experts
         self.max_bytes = max_bytes
         self._experts: OrderedDict[str, AttachedExpert] = OrderedDict()  # least recently used first
@@ -106,7 +106,7 @@ class ExpertPool:
 
     def used_bytes(self, merged: bool = True) -> int:
         """Bytes held for experts against ``max_bytes`` (without the merged weights: ``merged=False``)."""
-        own = sum(e.param_bytes for e in self._experts.values())
+        own = sum(e.param_bytes for e in self._experts.values() if e.in_peft or e.kind not in ("lora", "dora"))
         held = sum(m.held_bytes() - (0 if merged else m.merged.total()) for m in self.mirrors)
         return own + held
 
@@ -118,7 +118,7 @@ class ExpertPool:
         source = what if isinstance(what, AdapterSource) else open_adapter(_locate(what))
         try:
             if info is None and (source.path / "manifest.json").is_file():
-                info, settings, system_prompt = _describe(source)
+                info, settings, system_prompt = _describe_dir(source.path, source)
             name = name or (info.name if info else source.origin.name)
             info = info or ExpertInfo(name, "0")
             if name in self._experts:
@@ -138,7 +138,9 @@ class ExpertPool:
         expert = AttachedExpert(name, info.version, files.kind, str(source.origin), files.param_bytes, None, 0.0, info,
                                 settings, system_prompt, files.modules_to_save, source=source, owns_source=owns)
         if files.kind in ("lora", "dora"):
-            self._load_peft(source, name)
+            if not self.lazy_peft:
+                self._load_peft(source, name)
+                expert.in_peft = True
         elif files.kind == "ia3":
             expert.ia3 = ia3_vectors(files, self.bare)
         else:
@@ -179,7 +181,7 @@ class ExpertPool:
 
     def detach(self, name: str) -> None:
         expert = self.get(name)
-        if expert.kind in ("lora", "dora"):
+        if expert.in_peft:
             self._drop_peft(name)
         for mirror in self.mirrors:
             mirror.detach(name)
@@ -189,7 +191,7 @@ class ExpertPool:
         self._share_budget()
 
     def _make_room(self, new_bytes: int, name: str) -> None:
-        need = new_bytes * (1 + len(self.mirrors))  # PEFT's copy and each mirror backend's (about as big)
+        need = new_bytes * (len(self.mirrors) + (not self.lazy_peft))  # PEFT's copy, each mirror backend's (as big)
         if self.max_bytes is not None and need > self.max_bytes:
             raise CompositionError(f"expert {name} needs {need / 2**20:.1f} MB, more than the pool's whole budget "
                                    f"({self.max_bytes / 2**20:.1f} MB)", hint="raise the memory budget")
@@ -252,6 +254,7 @@ class ExpertPool:
         experts = [self._experts[name] for name, _ in key]
         for expert in experts:
             self._experts.move_to_end(expert.name)  # recently used
+        self._into_peft(experts)
         lora = [(e.name, w) for e, (_, w) in zip(experts, key, strict=True) if e.kind in ("lora", "dora")]
         prompts = [e.soft_prompt for e in experts if e.soft_prompt is not None]
         with self._peft_active(lora), self._hooks.applied(ia3_links(experts), self._wrapper):
@@ -306,14 +309,23 @@ class ExpertPool:
     def mixed_batch_names(self, keys: Sequence[Key]) -> list[str] | None:
         """PEFT ``adapter_names`` for one batch of rows with different single LoRA experts, or None
         when PEFT can't run these rows together (DoRA, IA3, soft prompts, weights, compositions)."""
-        if self.peft is None or len(set(keys)) < 2:
+        if len(set(keys)) < 2:
             return None
-        if not all(self.mixable(key) for key in keys):
+        self._into_peft([self._experts[name] for key in keys for name, _ in key])
+        if self.peft is None or not all(self.mixable(key) for key in keys):
             return None
         names = [key[0][0] if key else BASE_ROW for key in keys]
         for name in set(names) - {BASE_ROW}:
             self._experts.move_to_end(name)
         return names
+
+    def _into_peft(self, experts: list[AttachedExpert]) -> None:
+        """Load LoRA/DoRA experts attached lazily into PEFT now (the HF backend is about to run them)."""
+        for expert in experts:
+            if expert.kind in ("lora", "dora") and not expert.in_peft and expert.source is not None:
+                self._load_peft(expert.source, expert.name)
+                expert.in_peft = True
+                self._share_budget()
 
 
 def _mb(nbytes: int) -> float:
@@ -321,11 +333,9 @@ def _mb(nbytes: int) -> float:
 
 
 def _concat(prompts: list[Any]) -> Any:
-    if not prompts:
-        return None
     import torch
 
-    return torch.cat(prompts, dim=0)
+    return torch.cat(prompts, dim=0) if prompts else None
 
 
 def _locate(what: str | Path) -> Path:
@@ -366,10 +376,6 @@ def _installed(name: str, req: Any) -> Path | None:
     versions = sorted(entry.get("versions") or {}, key=lambda v: (v == entry.get("current"), version_key(v)), reverse=True)
     chosen = next((v for v in versions if req.allows(v)), None)
     return None if chosen is None else version_dir(name, chosen)
-
-
-def _describe(source: AdapterSource) -> tuple[ExpertInfo, Any, str | None]:
-    return _describe_dir(source.path, source)
 
 
 def _describe_dir(directory: Path, source: AdapterSource | None = None) -> tuple[ExpertInfo, Any, str | None]:
