@@ -153,15 +153,17 @@ class Decoder:
         return layers
 
     def row_deltas(self, chains: Sequence[Chain]) -> list[dict[str, RowDelta]]:
-        """Per layer, per fused linear: the rows' deltas stacked for batched matmuls (the mixed path)."""
-        per_row = [self._combined(c) for c in chains]
+        """Per layer, per fused linear: the rows' deltas stacked for batched matmuls (the mixed path);
+        when every row uses one chain, its delta once (rows share A and B: read once per step, not per row)."""
+        shared = len(set(chains)) == 1
+        per_row = [self._combined(c) for c in (chains[:1] if shared else chains)]
         out: list[dict[str, RowDelta]] = []
         for i in range(self.stack.n_layers):
             layer: dict[str, RowDelta] = {}
             for group in GROUPS:
                 ds = [row.get((i, group)) for row in per_row]
                 if any(d is not None for d in ds):
-                    layer[group] = self._stack_rows(group, [d or Delta() for d in ds])
+                    layer[group] = self._stack_rows(group, [d or Delta() for d in ds], shared)
             out.append(layer)
         return out
 
@@ -174,12 +176,14 @@ class Decoder:
         self._combos.move_to_end(chain)
         return self._combos[chain]
 
-    def _stack_rows(self, group: str, ds: list[Delta]) -> RowDelta:
+    def _stack_rows(self, group: str, ds: list[Delta], shared: bool = False) -> RowDelta:
         n_out, n_in = self.stack.group_shape(group)
         dtype = self.stack.dtype
         rank = max((d.A.shape[0] for d in ds if d.A is not None), default=0)
         At = Bt = a = c = None
-        if rank:
+        if rank and shared:  # 2-D: one [in, R] @ [R, out] pair for every row
+            At, Bt = ds[0].A.t().contiguous(), ds[0].B.t().contiguous()
+        elif rank:
             At = torch.zeros(len(ds), n_in, rank, dtype=dtype)
             Bt = torch.zeros(len(ds), rank, n_out, dtype=dtype)
             for r, d in enumerate(ds):

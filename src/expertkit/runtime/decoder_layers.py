@@ -44,8 +44,8 @@ def pack(weight_t: torch.Tensor, rows: int) -> Packed | None:
 
 @dataclass
 class RowDelta:
-    At: torch.Tensor | None  # [B, in, R]
-    Bt: torch.Tensor | None  # [B, R, out]
+    At: torch.Tensor | None  # [B, in, R], or [in, R] shared by every row
+    Bt: torch.Tensor | None  # [B, R, out], or [R, out]
     a: torch.Tensor | None  # [B|1, 1, in]
     c: torch.Tensor | None  # [B|1, 1, out]
 
@@ -176,7 +176,9 @@ def _linear(x: torch.Tensor, w: Any, d: RowDelta | None) -> Any:
     y = _mm(x if d.a is None else x * d.a, w)
     if d.c is not None:
         y = y * d.c
-    if d.At is not None:  # one fused multiply-add for the low-rank term (the mixed batch's profile: bmm + add)
+    if d.At is not None and d.At.dim() == 2:  # every row the same chain: one shared pair
+        y = torch.addmm(y.reshape(-1, y.shape[-1]), x.reshape(-1, x.shape[-1]) @ d.At, d.Bt).view(y.shape)
+    elif d.At is not None:  # one fused multiply-add for the low-rank term (the mixed batch's profile: bmm + add)
         y = torch.baddbmm(y, torch.bmm(x, d.At), d.Bt)
     return y
 
