@@ -230,3 +230,11 @@ def test_overlap_with_the_training_data_is_reported_and_recorded(cli, expert):
     assert set(recorded["by_category"]) == {"basic", "hard"}
     out = json.loads(run(cli, expert, "--json").stdout)
     assert [c["template_count"] for c in out["overlap"]["cases"]] == [1, 1]
+
+
+def test_the_hf_backend_gives_the_same_results(cli, expert):
+    fast = run(cli, expert, "--compare-base", "--json")
+    ref = run(cli, expert, "--compare-base", "--json", "--backend", "hf")
+    assert fast.exit_code == ref.exit_code == 0, (fast, ref)
+    rows = [[(r["id"], r["output"], r["passed"]) for r in json.loads(res.stdout)[k]] for res in (fast, ref) for k in ("expert", "base")]
+    assert rows[:2] == rows[2:]

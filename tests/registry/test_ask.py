@@ -12,9 +12,16 @@ def test_ask_installed_expert_and_base(cli, make_package):
     res = cli("ask", "expert-askme", "Find all users", "--system", "Schema: users(id)", "--max-new-tokens", "4", "--json")
     assert res.exit_code == 0, res
     out = json.loads(res.stdout)
-    assert out["tokens"] <= 4 and "answer" in out
+    assert out["tokens"] <= 4 and "answer" in out and out["backend"] == "decoder"  # the default
+    res = cli("ask", "expert-askme", "Find all users", "--system", "Schema: users(id)", "--max-new-tokens", "4", "--json",
+              "--backend", "hf")
+    assert res.exit_code == 0, res
+    hf = json.loads(res.stdout)
+    assert hf["backend"] == "hf" and hf["answer"] == out["answer"]  # the reference answers the same
     res = cli("ask", "expert-askme@0.1.0", "Find all users", "--base", "--max-new-tokens", "4")
     assert res.exit_code == 0, res
+    res = cli("ask", "expert-askme", "hi", "--backend", "vllm")
+    assert res.exit_code == 2 and "backend 'vllm' is not known" in res.stderr
 
 
 def test_ask_unknown_expert_is_one_line(cli):
