@@ -92,7 +92,9 @@ def main() -> None:
     adapter = "weights/smollm2-135m-instruct/final"
     # DEMO_CATEGORY (e.g. basic) tests one category of each suite: the CI's reduced run stays bounded
     only = ["--category", os.environ["DEMO_CATEGORY"]] if os.environ.get("DEMO_CATEGORY") else []
-    generated = json.loads(capture(CLI, "test", "--manifest", "manifest.json", "--adapter", adapter, "--json", *only, ok=(0, 1)))
+    raw = capture(CLI, "test", "--manifest", "manifest.json", "--adapter", adapter, "--json", *only, ok=(0, 1))
+    (WORK / "report-generated.json").write_text(raw)  # per-case answers of the generated suite, for reading failures
+    generated = json.loads(raw)
     # the hand-written set is the score the package carries: questions as people ask them, on schemas
     # no training data uses (the generated suite shares the generator's phrasings: see its overlap)
     test_code = run(CLI, "test", "--manifest", "manifest.json", "--adapter", adapter, "--cases", HANDWRITTEN, "--compare-base", *only,
