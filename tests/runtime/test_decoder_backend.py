@@ -69,3 +69,46 @@ def test_grammar_stream_and_cancel_through_the_decoder(engines):
     assert gen.finish_reason == "cancelled" and gen.tokens <= 1
     finish = [g.finish_reason for g in fast.generate(PROMPTS, experts=["lora"])]
     assert finish == [g.finish_reason for g in hf.generate(PROMPTS, experts=["lora"])]
+
+
+def test_the_decoder_is_the_default_and_honours_every_setting(engines, tiny_llama_dir):
+    from expertkit.models.loading import load_base
+    from expertkit.runtime.engine import InferenceEngine
+    from expertkit.runtime.settings import DecodingSettings
+
+    with InferenceEngine(load_base(str(tiny_llama_dir), device="cpu"), DecodingSettings(max_new_tokens=4)) as default:
+        assert default.decoder is not None
+    hf, fast = engines["hf"], engines["decoder"]
+    plain = hf.generate(PROMPTS, experts=["lora"], max_new_tokens=12)
+    stop = next(g.text[3:5] for g in plain if len(g.text) > 6)  # a string the answers really contain
+    for kw in ({"stop_sequences": [stop], "max_new_tokens": 12}, {"min_new_tokens": 8}, {"stop_sequences": ["never said"]}):
+        got = fast.generate(PROMPTS, experts=["lora"], **kw)
+        want = hf.generate(PROMPTS, experts=["lora"], **kw)
+        assert [(g.text, g.finish_reason) for g in got] == [(g.text, g.finish_reason) for g in want], kw
+        assert {g.backend for g in got} == {"decoder"} and {g.backend for g in want} == {"hf"}
+    assert "stop_sequence" in {g.finish_reason for g in fast.generate(PROMPTS, experts=["lora"], stop_sequences=[stop])}
+    assert all(g.tokens == 8 for g in fast.generate(PROMPTS, min_new_tokens=8))
+    sampled = fast.generate(PROMPTS, temperature=0.8, top_k=5, min_p=0.05, top_p=0.9)
+    assert {g.backend for g in sampled} == {"decoder"}
+
+
+def test_timing_hooks_count_decoder_steps(engines):
+    stamps = []
+    with engines["decoder"].step_hook(lambda: stamps.append(1)):
+        [gen] = engines["decoder"].generate(["count"], max_new_tokens=6, min_new_tokens=6)
+    assert gen.backend == "decoder" and len(stamps) == 6  # the prefill, then one pass per further token
+    assert not engines["decoder"].decoder.step_hooks
+
+
+def test_a_model_the_decoder_cant_run_falls_back_to_hf():
+    from types import SimpleNamespace
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from expertkit.runtime.decoder_backend import make_decoder
+
+    config = LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         num_key_value_heads=2, attention_bias=True)
+    base = SimpleNamespace(model=LlamaForCausalLM(config), warnings=[])
+    assert make_decoder(base, 0) is None
+    assert "biases" in base.warnings[0] and "transformers generate" in base.warnings[0]

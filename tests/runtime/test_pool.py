@@ -32,7 +32,8 @@ def engine(tiny_llama_dir, adapters):
     from expertkit.runtime.engine import InferenceEngine
     from expertkit.runtime.settings import DecodingSettings
 
-    eng = InferenceEngine(load_base(str(tiny_llama_dir), device="cpu"), DecodingSettings(max_new_tokens=8))
+    # the HF + PEFT backend: the pool's own mechanics and the reference (the decoder's tests compare to it)
+    eng = InferenceEngine(load_base(str(tiny_llama_dir), device="cpu"), DecodingSettings(max_new_tokens=8), backend="hf")
     for name, path in adapters.items():
         eng.attach(path, name=name)
     yield eng

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from expertkit.cli.options import DeviceOpt, JsonOpt, ThreadsOpt, use_threads
+from expertkit.cli.options import BackendOpt, DeviceOpt, JsonOpt, ThreadsOpt, use_threads
 from expertkit.cli.output import Output
 
 
@@ -24,6 +24,7 @@ def ask(
     base_only: Annotated[bool, typer.Option("--base", help="Answer with the base model (no expert) for comparison.")] = False,
     max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", help="Override decoding.max_new_tokens.")] = None,
     device: DeviceOpt = "auto",
+    backend: BackendOpt = "decoder",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -46,7 +47,7 @@ def ask(
         overrides["max_new_tokens"] = max_new_tokens
     experts = [] if base_only else expert if composed else None
     with out.step("loading the model"):
-        engine = InferenceEngine.from_manifest(path / "manifest.json", path, device=device)
+        engine = InferenceEngine.from_manifest(path / "manifest.json", path, device=device, backend=backend)
     with engine, out.step("generating"):
         resolved = engine.resolve(experts, **overrides)
         [gen] = engine.generate([Request(input=question, system=system)], experts=experts, **overrides)
@@ -59,4 +60,5 @@ def ask(
 
     out.result({"expert": str(path), "answer": gen.answer, "reasoning": gen.reasoning, "tokens": gen.tokens,
                 "latency_ms": round(gen.latency_ms, 1), "grammar_complete": gen.grammar_complete, "experts": gen.experts,
+                "backend": gen.backend,
                 **resolved.to_dict(), "memory": memory}, human)

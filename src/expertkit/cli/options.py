@@ -15,6 +15,9 @@ ModelOpt = Annotated[
     str | None, typer.Option("--model", help="Which of the manifest's base_models to use (name or slug; default: the first).")
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help="decoder (fast, default; falls back to hf where it can't) or hf (transformers + PEFT).")
+]
 # numpy and torch take seeds below 2**32: a bigger one is refused here, not silently wrapped
 SeedOpt = Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed (default: from the manifest).")]
 ThreadsOpt = Annotated[

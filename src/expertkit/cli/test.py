@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from expertkit.cli.options import DeviceOpt, JsonOpt, ManifestOpt, ModelOpt, ThreadsOpt, use_threads
+from expertkit.cli.options import BackendOpt, DeviceOpt, JsonOpt, ManifestOpt, ModelOpt, ThreadsOpt, use_threads
 from expertkit.cli.output import Output, esc
 
 
@@ -40,6 +40,7 @@ def test(
         "--grammar/--no-grammar", help="Constrain answers with the grammar (default: training.decoding.use_grammar).")] = None,
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
+    backend: BackendOpt = "decoder",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     check: Annotated[bool, typer.Option(
@@ -58,7 +59,7 @@ def test(
         raise UsageError("--checkpoints tests every checkpoint; it can't be combined with --adapter, --compare-base or --report")
     overrides = {k: v for k, v in {"max_new_tokens": max_new_tokens, "use_grammar": grammar}.items() if v is not None}
     kwargs: dict[str, Any] = dict(cases_path=cases, categories=categories, batch_size=batch_size, model=model, device=device,
-                                  overrides=overrides or None)
+                                  backend=backend, overrides=overrides or None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # generation-config chatter, once per case batch
         with out.progress("test") as progress:

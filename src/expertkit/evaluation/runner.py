@@ -5,7 +5,8 @@ manifest and cases (every case checked before a model loads), computes the decod
 once (the grammar cases are judged by is the grammar the model is held to) and passes them to
 the engine, generates in batches with the expert, then as a second set of requests naming no
 expert (``experts=[]``) for `compare_base`, judges each answer, and computes quality_metrics and
-perf (latency, the expert's measured memory, batch sizes seen). It never prints;
+perf (latency, the expert's measured memory, batch sizes seen). ``backend`` is the engine's
+(the lean decoder by default, HF generate + PEFT where it can't or when asked). It never prints;
 `progress(done, total, label)` reports progress.
 
 The base model gets the expert's decoding settings except one: when the expert is set to think
@@ -147,7 +148,7 @@ def display_path(path: Path, base: Path) -> str:
 def run_suite(manifest: str | Path, adapter: str | Path | None = None, *, cases_path: str | Path | None = None,
               categories: list[str] | None = None, compare_base: bool = False, measure_perf: bool = True,
               batch_size: int = 8, model: str | None = None, device: str = "auto", progress: Progress | None = None,
-              overrides: dict[str, Any] | None = None) -> SuiteResult:
+              overrides: dict[str, Any] | None = None, backend: str = "decoder") -> SuiteResult:
     """Test ``adapter`` (default: `default_adapter`) on the manifest's cases; see the module doc."""
     from expertkit.manifest.loader import load_manifest
     from expertkit.runtime.adapter_source import open_adapter
@@ -163,7 +164,8 @@ def run_suite(manifest: str | Path, adapter: str | Path | None = None, *, cases_
             settings = settings.override(**overrides)
         cases = load_cases(cases_file, categories, default_grammar=settings.grammar_file)
         info = training_info(source.path, source.origin, source.checkpoint_step)
-        with InferenceEngine.from_manifest(loaded, source, settings=settings, model=model, device=device) as engine:
+        with InferenceEngine.from_manifest(loaded, source, settings=settings, model=model, device=device,
+                                           backend=backend) as engine:
             sizes: set[int] = set()
             expert = run_cases(engine, cases, batch_size=batch_size, progress=progress, label="expert", batch_sizes=sizes)
             base = run_cases(engine, cases, experts=[], batch_size=batch_size, progress=progress, label="base",

@@ -1,6 +1,6 @@
 """Per-token generation latency, measured the same way by `expert-cli test` and the benches.
 
-A forward pre-hook on the base model timestamps every decoding step; the per-token latency of
+The engine's `step_hook` (either backend) timestamps every decoding step; the per-token latency of
 a run is the median interval between steps after the prefill (so it includes the forward pass,
 the logits processors such as the grammar mask, and sampling, but not prompt processing).
 Runs of the variants being compared are interleaved, so background load on a shared machine
@@ -32,12 +32,9 @@ def _one_run(engine: Any, prompt: str, tokens: int, experts: Any, grammar: bool)
     if grammar:
         overrides["enable_thinking"] = False  # constrain from the first token: what we time
     stamps: list[float] = []
-    hook = engine.base.model.register_forward_pre_hook(lambda *_: stamps.append(time.perf_counter()))
-    try:
+    with engine.step_hook(lambda: stamps.append(time.perf_counter())):
         # a grammar decides the length itself; without one, force the full length
         gen = engine.generate([prompt], experts=experts, batch_size=1, min_new_tokens=None if grammar else tokens, **overrides)[0]
-    finally:
-        hook.remove()
     steps = [(b - a) * 1000 for a, b in zip(stamps[1:], stamps[2:], strict=False)]  # stamps[0] -> [1] is the prefill
     return (statistics.median(steps) if steps else gen.latency_ms / max(1, gen.tokens)), gen.tokens
 

@@ -5,7 +5,8 @@
     out = decoder.run([ids_a, ids_b], [(("expert-sql", 1.0),), ()], max_new_tokens=64, stop_ids=[2])
 
 `run(prompts, chains, *, max_new_tokens, stop_ids, temperature=0.0, top_p=1.0, seed=None,
-logits_processor=None, on_token=None) -> list[list[int]]` returns each row's generated ids, the stop
+logits_processor=None, on_token=None, min_new_tokens=0, top_k=0, min_p=0.0) -> list[list[int]]`
+(sampling and min_new_tokens as transformers' generate) returns each row's generated ids, the stop
 token excluded. ``chains[i]`` is row i's expert chain: ``()`` for the base model,
 ``(("expert-sql", 1.0),)`` for one expert, several for a composition (rules in
 `decoder_adapters`). ``logits_processor(input_ids [B, T], scores [B, V]) -> scores`` sees the
@@ -76,6 +77,7 @@ class Decoder:
         self._composed_cap = merged_cache
         self._combos: OrderedDict[Chain, dict[tuple[int, str], Delta]] = OrderedDict()  # chain -> combined deltas
         self._cache: torch.Tensor | None = None
+        self.step_hooks: list[Callable[[], None]] = []  # called before every forward pass (timing, like HF's pre-hooks)
 
     # -- experts ---------------------------------------------------------------------------
     def attach(self, name: str, adapter_dir: str | Path) -> AttachInfo:
@@ -192,7 +194,8 @@ class Decoder:
     def run(self, prompts: list[list[int]], chains: Sequence[Chain] | None = None, *, max_new_tokens: int,
             stop_ids: Sequence[int], temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
             logits_processor: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-            on_token: Callable[[int, int], bool] | None = None) -> list[list[int]]:
+            on_token: Callable[[int, int], bool] | None = None, min_new_tokens: int = 0, top_k: int = 0,
+            min_p: float = 0.0) -> list[list[int]]:
         """Generate for each prompt (token ids) with its chain; see the module docstring."""
         chains = [tuple(c) for c in (chains if chains is not None else [()] * len(prompts))]
         if len(chains) != len(prompts):
@@ -200,8 +203,8 @@ class Decoder:
         if not prompts or any(not p for p in prompts):
             raise UsageError("run: every prompt needs at least one token")
         with torch.inference_mode():
-            return self._run(prompts, chains, max_new_tokens, set(stop_ids), _Sampler(temperature, top_p, seed),
-                             logits_processor, on_token)
+            sampler = _Sampler(temperature, top_p, seed, top_k, min_p, sorted(set(stop_ids)), min_new_tokens)
+            return self._run(prompts, chains, max_new_tokens, set(stop_ids), sampler, logits_processor, on_token)
 
     def _run(self, prompts: list[list[int]], chains: list[Chain], max_new: int, stops: set[int], sampler: _Sampler,
              processor: Any, on_token: Any) -> list[list[int]]:
@@ -221,6 +224,7 @@ class Decoder:
         causal = torch.ones(total, total, dtype=torch.bool).tril()
         mask = (causal[None] & valid[:, None, :total]) | torch.eye(total, dtype=torch.bool)[None]  # pads see themselves
         positions = (cols[None, :total] - pads[:, None]).clamp(min=0)
+        self._stepped()
         logits = forward(self.stack, h, positions, cache, 0, mask[:, None], weights, deltas, head=head)
         step_mask = valid[:, None, None] if padded else None  # no padding: attend to every written column
         width = max(len(p) for p in prompts)
@@ -230,7 +234,7 @@ class Decoder:
         out: list[list[int]] = [[] for _ in range(B)]
         done = [False] * B
         for step in range(max_new):
-            scores = logits[:, -1].float()
+            scores = sampler.hold_stops(logits[:, -1].float(), step)
             if processor is not None:
                 scores = processor(ids[:, :width + step], scores)
             tokens = sampler(scores).tolist()
@@ -249,8 +253,13 @@ class Decoder:
             pos = total + step
             h = self.stack.embed[ids[:, width + step]][:, None]
             mask = None if step_mask is None else step_mask[..., :pos + 1]
+            self._stepped()
             logits = forward(self.stack, h, (pos - pads)[:, None], cache, pos, mask, weights, deltas, head=head)
         return out
+
+    def _stepped(self) -> None:
+        for hook in self.step_hooks:
+            hook()
 
     def _plan(self, chains: list[Chain]) -> tuple[list[dict[str, Any]], list[dict[str, RowDelta]] | None, Any]:
         """Which weights a batch decodes with: one row -> the chain's merged weights (MKL's GEMV on [in, out]
@@ -290,25 +299,41 @@ class Decoder:
 
 
 class _Sampler:
-    """Greedy (temperature 0) or temperature + top-p sampling from a seeded generator."""
+    """Greedy (temperature 0) or sampling from a seeded generator, warped as transformers does:
+    temperature, top-k, top-p, min-p in that order; stop tokens held back for ``min_new`` steps."""
 
-    def __init__(self, temperature: float, top_p: float, seed: int | None) -> None:
+    def __init__(self, temperature: float, top_p: float, seed: int | None, top_k: int = 0, min_p: float = 0.0,
+                 stops: Sequence[int] = (), min_new: int = 0) -> None:
         self.temperature, self.top_p = float(temperature or 0.0), float(top_p)
+        self.top_k, self.min_p = int(top_k or 0), float(min_p or 0.0)
+        self.stops, self.min_new = torch.tensor(list(stops), dtype=torch.long), int(min_new or 0)
         self.generator = None
         if self.temperature > 0:
             self.generator = torch.Generator()
             self.generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
 
+    def hold_stops(self, scores: torch.Tensor, step: int) -> torch.Tensor:
+        """Stop tokens can't be chosen before ``min_new`` tokens (transformers' min_new_tokens)."""
+        if step < self.min_new and self.stops.numel():
+            scores = scores.index_fill(-1, self.stops, float("-inf"))
+        return scores
+
     def __call__(self, scores: torch.Tensor) -> torch.Tensor:
         if self.temperature <= 0:
             return scores.argmax(dim=-1)
         scores = scores / self.temperature
+        if 0 < self.top_k < scores.shape[-1]:
+            kth = scores.topk(self.top_k, dim=-1).values[..., -1:]
+            scores = scores.masked_fill(scores < kth, float("-inf"))
         if self.top_p < 1.0:
             sorted_scores, order = scores.sort(dim=-1, descending=True)
             cum = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
             drop = cum - sorted_scores.softmax(dim=-1) > self.top_p  # keep the smallest set reaching top_p
             sorted_scores = sorted_scores.masked_fill(drop, float("-inf"))
             scores = torch.full_like(scores, float("-inf")).scatter(-1, order, sorted_scores)
+        if self.min_p > 0:
+            probs = scores.softmax(dim=-1)
+            scores = scores.masked_fill(probs < self.min_p * probs.max(dim=-1, keepdim=True).values, float("-inf"))
         return torch.multinomial(scores.softmax(dim=-1), 1, generator=self.generator).squeeze(-1)
 
 

@@ -7,8 +7,9 @@ base model alone); without a name it runs with the expert the engine was built w
 (`from_manifest`), as is, without constraint resolution. Named experts go through the one
 resolver (`compose.resolve`) and attach from the registry when needed (`pool.ExpertPool`).
 
-`stream_batch` is the core: it groups rows into batches (same decoding settings; rows for
-different single LoRA experts share a batch through PEFT's ``adapter_names``, other chains are
+`stream_batch` is the core: it groups rows into batches (same decoding settings; on the lean
+decoder — the default backend — rows with any chains share a batch; on the HF fallback rows for
+different single LoRA experts share one through PEFT's ``adapter_names``, other chains are
 grouped per chain), runs each through `run_batch` (the one backend seam), and yields text deltas
 per row with the think block kept apart. `stream` is one request; `generate` collects the final
 `Generation`s of the same core. ``cancel`` (a `threading.Event`) stops decoding at the next step.
@@ -20,6 +21,7 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ class Generation:
     batch_size: int
     grammar_complete: bool | None = None  # None when no grammar was applied
     experts: list[str] = field(default_factory=list)  # the chain it ran with, in application order
+    backend: str = ""  # what decoded it: "decoder" or "hf" (the fallback; see decoder_backend.py)
 
 
 @dataclass
@@ -107,7 +110,7 @@ class InferenceEngine:
     """Base model + expert pool; `stream_batch` is the core (see the module doc)."""
 
     def __init__(self, base: Any, settings: DecodingSettings, *, system_prompt: str | None = None,
-                 max_experts: int | None = None, max_bytes: int | None = None, backend: str = "hf") -> None:
+                 max_experts: int | None = None, max_bytes: int | None = None, backend: str = "decoder") -> None:
         self.base = base  # LoadedBase
         self.tokenizer = base.tokenizer
         self.settings = settings  # for the base model and experts without a manifest
@@ -117,10 +120,11 @@ class InferenceEngine:
         self.default_experts: tuple[str, ...] = ()
         self.decoder: Any = None  # the fast backend, with backend="decoder" (see decoder_backend.py)
         if backend == "decoder":
-            from expertkit.runtime.decoder import Decoder
+            from expertkit.runtime.decoder_backend import make_decoder
 
-            self.decoder = Decoder(base.model, pad_id=self.tokenizer.pad_token_id or 0)
-            self.pool.mirrors.append(self.decoder)
+            self.decoder = make_decoder(base, self.tokenizer.pad_token_id or 0)
+            if self.decoder is not None:
+                self.pool.mirrors.append(self.decoder)
         elif backend != "hf":
             from expertkit.errors import UsageError
 
@@ -130,7 +134,7 @@ class InferenceEngine:
     @classmethod
     def from_manifest(cls, manifest: Any, adapter: str | Path | AdapterSource | None = None, *,
                       settings: DecodingSettings | None = None, model: str | None = None, device: str = "auto",
-                      dtype: Any = None, backend: str = "hf") -> InferenceEngine:
+                      dtype: Any = None, backend: str = "decoder") -> InferenceEngine:
         """Load the manifest's base model (``model`` picks among base_models) and attach ``adapter``
         as the expert the manifest describes; ``settings`` default to `expert_settings`."""
         from expertkit.manifest.loader import LoadedManifest, load_manifest
@@ -239,13 +243,12 @@ class InferenceEngine:
     def _batches(self, rows: list[_Row], size: int, min_new_tokens: int | None) -> Iterator[list[_Row]]:
         """Rows with the same settings; chains mixed where the backend can (the decoder: any; PEFT:
         single LoRA experts), other chains apart; similar lengths together."""
-        from expertkit.runtime.decoder_backend import chain_usable, settings_usable
+        from expertkit.runtime.decoder_backend import chain_usable
 
         groups: dict[Any, list[_Row]] = {}
         for row in rows:
             key = row.plan.chain.key
-            anything = (self.decoder is not None and chain_usable(self.pool, key)
-                        and settings_usable(row.plan.settings, min_new_tokens, row.grammar is not None))
+            anything = self.decoder is not None and chain_usable(self.pool, key)
             kind = "mixed" if anything or self.pool.mixable(key) else key
             groups.setdefault((row.plan.settings, kind, row.reasoning is not None), []).append(row)
         for members in groups.values():
@@ -269,7 +272,7 @@ class InferenceEngine:
                                                      and not (stop_row is not None and stop_row(rows[row].index)))[1]
             started = time.perf_counter()
             outs = self.run_batch(batch)
-            return outs, (time.perf_counter() - started) * 1000
+            return outs, (time.perf_counter() - started) * 1000, self.backend_for(batch)
 
         for kind, item in run_in_thread(work, cancel):
             if kind == "item":
@@ -277,9 +280,10 @@ class InferenceEngine:
                 for channel, text in texts[row].push(token):
                     yield Delta(rows[row].index, channel, text)
                 continue
-            outs, elapsed = item
+            outs, elapsed, backend = item
             for i, (ids, complete, cancelled) in enumerate(outs):
                 gen = self._finish(ids, settings, elapsed, len(rows), complete, cancelled, rows[i].plan.chain.names)
+                gen.backend = backend
                 for channel, text in texts[i].finish(gen.reasoning, gen.answer) if deltas else ():
                     yield Delta(rows[i].index, channel, text)
                 yield Delta(rows[i].index, "", "", gen)
@@ -289,16 +293,34 @@ class InferenceEngine:
         """Run one batch; per row (generated ids, grammar complete or None, cancelled).
 
         This is the one place a model decodes: the lean `Decoder` when the engine has one and it
-        can honour the batch's settings (`decoder_backend.usable`), else transformers ``generate``
+        can honour the batch (`decoder_backend.usable`), else transformers ``generate``
         + PEFT (`hf_backend.run_hf`), the reference both are tested against."""
-        if self.decoder is not None:
-            from expertkit.runtime.decoder_backend import run_decoder, usable
+        if self.backend_for(batch) == "decoder":
+            from expertkit.runtime.decoder_backend import run_decoder
 
-            if usable(self, batch):
-                return run_decoder(self, self.decoder, batch)
+            return run_decoder(self, self.decoder, batch)
         from expertkit.runtime.hf_backend import run_hf
 
         return run_hf(self, batch)
+
+    def backend_for(self, batch: Batch) -> str:
+        """Which backend `run_batch` runs ``batch`` on: "decoder" or "hf"."""
+        from expertkit.runtime.decoder_backend import usable
+
+        return "decoder" if self.decoder is not None and usable(self, batch) else "hf"
+
+    @contextmanager
+    def step_hook(self, hook: Callable[[], None]) -> Iterator[None]:
+        """Call ``hook()`` before every forward pass of either backend (the prefill, then one per token)."""
+        handle = self.base.model.register_forward_pre_hook(lambda *_: hook())
+        if self.decoder is not None:
+            self.decoder.step_hooks.append(hook)
+        try:
+            yield
+        finally:
+            handle.remove()
+            if self.decoder is not None:
+                self.decoder.step_hooks.remove(hook)
 
     def _finish(self, ids: list[int], settings: DecodingSettings, elapsed_ms: float, batch: int,
                 grammar_complete: bool | None, cancelled: bool, experts: list[str]) -> Generation:
