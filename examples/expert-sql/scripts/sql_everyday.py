@@ -230,6 +230,44 @@ def aggregate_terse(s: Schema, db: Database, rng: random.Random) -> tuple[str, P
     return _fragment(q, rng), {"from": t.name, "select": [f"{fn}({n.name})"], "terse": True}
 
 
-EVERYDAY = (superlative, filter_terse, between_terse, like_terse, distinct_terse, in_value, having_plural, two_value, aggregate_terse)
+def join_verb(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
+    """A parent's value with a verb instead of "of": "Which books does Ana Lee have?", "players with a team in Oslo"."""
+    from sql_asks import _cat_value, is_place  # noqa: PLC0415 - sql_asks imports this module
+
+    ch, pa = s.child, s.parent
+    ct, ps = tname(ch, rng), sname(pa, rng)
+    count = rng.random() < 0.3
+    if rng.random() < 0.6:
+        col = pa.label
+        raw = rng.choice(_values(db, pa, col))
+        v = _q(raw, rng)
+        options = ["How many {ct} does {v} have?", "How many {ct} has {v} got?"] if count else [
+            "Which {ct} does {v} have?", "What {ct} does {v} have?", "Does {v} have any {ct}? Which ones?", "Which {ct} go with {v}?"]
+    else:
+        col, raw = _cat_value(db, pa, rng)
+        v = _q(raw, rng)
+        where = f"in {v}" if is_place(col) else f"that is {v}"
+        options = [f"How many {{ct}} have a {{ps}} {where}?"] if count else [
+            f"Which {{ct}} have a {{ps}} {where}?", f"{{ct}} whose {{ps}} is {where.removeprefix('that is ')}", f"Show the {{ct}} with a {{ps}} {where}."]
+    q = _pick(rng, options, ct=ct, v=v, ps=ps)
+    select = ["COUNT(*)"] if count else [f"{ch.name}.{ch.label.name}"]
+    return q, {"from": ch.name, "join": base._join(s), "select": select, "where": [[f"{pa.name}.{col.name}", "=", _lit(raw)]],
+               "value_tables": [pa.name]}
+
+
+def lookup_how(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
+    """One number of one row, asked "how many/much": "How many goals does Ana Lee have?"."""
+    t = base._pick_table(s, rng)
+    raw = rng.choice(_values(db, t, t.label))
+    c = rng.choice(t.of("num"))
+    many = ["How many {c} does {v} have?", "How many {c} has {v} got?"] if c.name.endswith("s") else [
+        "How much {c} does {v} have?", "How high is the {c} of {v}?", "How much is the {c} of {v}?"]
+    q = _pick(rng, many, c=c.phrase, v=_q(raw, rng))
+    return q, {"from": t.name, "select": [c.name], "where": [[t.label.name, "=", _lit(raw)]], "value_tables": [t.name]}
+
+
+EVERYDAY = (superlative, filter_terse, between_terse, like_terse, distinct_terse, in_value, having_plural, two_value, aggregate_terse,
+            join_verb, lookup_how)
 CATEGORY = {"superlative": "edge", "filter_terse": "basic", "between_terse": "edge", "like_terse": "edge", "distinct_terse": "edge",
-            "in_value": "edge", "having_plural": "hard", "two_value": "edge", "aggregate_terse": "basic"}
+            "in_value": "edge", "having_plural": "hard", "two_value": "edge", "aggregate_terse": "basic",
+            "join_verb": "hard", "lookup_how": "basic"}
