@@ -88,11 +88,13 @@ def main() -> None:
     t0 = time.monotonic()
     run(CLI, "train", "--manifest", "manifest.json", "--dataset", "datasets/train.jsonl", "--output", "weights/")
     train_wall = time.monotonic() - t0
-    stage("6/12 test: the generated held-out suite, then the hand-written set against the base model")
+    stage("6/12 test: the generated held-out suite, then the hand-written set, each against the base model")
     adapter = "weights/smollm2-135m-instruct/final"
     # DEMO_CATEGORY (e.g. basic) tests one category of each suite: the CI's reduced run stays bounded
     only = ["--category", os.environ["DEMO_CATEGORY"]] if os.environ.get("DEMO_CATEGORY") else []
-    generated = json.loads(capture(CLI, "test", "--manifest", "manifest.json", "--adapter", adapter, "--json", *only, ok=(0, 1)))
+    raw = capture(CLI, "test", "--manifest", "manifest.json", "--adapter", adapter, "--compare-base", "--json", *only, ok=(0, 1))
+    (WORK / "report-generated.json").write_text(raw)  # per-case answers of the generated suite, for reading failures
+    generated = json.loads(raw)
     # the hand-written set is the score the package carries: questions as people ask them, on schemas
     # no training data uses (the generated suite shares the generator's phrasings: see its overlap)
     test_code = run(CLI, "test", "--manifest", "manifest.json", "--adapter", adapter, "--cases", HANDWRITTEN, "--compare-base", *only,
@@ -139,12 +141,14 @@ def summary(package: Path, answer: dict, train_wall: float, total: float, test_c
     expert_acc = float(q.get("benchmark_score") or 0) * 10
     base_acc = float(q.get("base_model_score") or 0) * 10
     generated_acc = float(g.get("benchmark_score") or 0) * 10
+    generated_base = float(g.get("base_model_score") or 0) * 10
     tps = train.get("tokens_per_second") or train.get("throughput", {}).get("tokens_per_second")
     rows = [
         ("hand-written: expert", f"{expert_acc:.1f}% execution accuracy ({q.get('test_queries')} cases, {HANDWRITTEN})"),
         ("hand-written: base", f"{base_acc:.1f}% (same grammar)"),
         ("hand-written: overlap", _overlap(q)),
         ("generated suite: expert", f"{generated_acc:.1f}% ({g.get('test_queries')} held-out cases, tests/test_cases.json)"),
+        ("generated suite: base", f"{generated_base:.1f}% (same grammar)"),
         ("generated suite: overlap", _overlap(g)),
         ("win rate vs base", f"{q.get('win_rate_vs_base')}"),
         ("training", f"{train_wall / 60:.1f} min wall, {train.get('steps', train.get('global_step'))} steps, "

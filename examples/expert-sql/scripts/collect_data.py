@@ -42,6 +42,9 @@ SHAPE_WEIGHTS.update({"join_filter": 1.5, "join_group": 1.5, "two_conditions": 1
 # how people ask (sql_asks.py): values without their column, lookups, totals, fragments, joins by a value
 SHAPE_WEIGHTS.update({"filter_value": 2.0, "lookup": 1.5, "count_value": 1.5, "sum_total": 1.5, "group_terse": 1.5,
                       "top_terse": 1.5, "join_value": 2.0, "join_terse": 1.5})
+# words that stand for a column and short fragments (sql_everyday.py): "youngest", "cheaper than 20", "Which genres have ..."
+SHAPE_WEIGHTS.update({"superlative": 1.5, "filter_terse": 1.5, "having_plural": 1.5, "two_value": 1.2, "aggregate_terse": 1.2,
+                      "join_verb": 1.5})
 
 
 def single_table(ex: dict, schema) -> dict:

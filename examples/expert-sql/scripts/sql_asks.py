@@ -14,9 +14,11 @@ import random
 import re
 
 try:  # imported as a sibling module by the scripts and as a package module by the tests
+    import sql_everyday as everyday
     import sql_shapes as base
     from sql_schemas import PEOPLE, PLACE_WORDS, Column, Database, Schema, Table
 except ImportError:  # pragma: no cover
+    from . import sql_everyday as everyday
     from . import sql_shapes as base
     from .sql_schemas import PEOPLE, PLACE_WORDS, Column, Database, Schema, Table
 
@@ -198,7 +200,7 @@ def join_terse(s: Schema, db: Database, rng: random.Random) -> tuple[str, Plan]:
 
 
 ASKS = (filter_value, lookup, count_value, sum_total, group_terse, having_avg, top_terse, join_value, join_terse)
-SHAPES = {**base.SHAPES, **{f.__name__: f for f in ASKS}}
+SHAPES = {**base.SHAPES, **{f.__name__: f for f in ASKS + everyday.EVERYDAY}}
 CATEGORY = {  # test-case category of each shape
     "select_columns": "basic", "select_all": "basic", "filter_text": "basic", "filter_number": "basic",
     "count_all": "basic", "aggregate": "basic", "order_by": "basic", "filter_value": "basic", "lookup": "basic",
@@ -206,7 +208,7 @@ CATEGORY = {  # test-case category of each shape
     "count_where": "edge", "aggregate_where": "edge", "two_conditions": "edge", "count_value": "edge", "sum_total": "edge",
     "group_count": "hard", "group_aggregate": "hard", "having": "hard", "group_terse": "hard", "having_avg": "hard",
     "join_select": "hard", "join_filter": "hard", "join_group": "hard", "join_value": "hard", "join_terse": "hard",
-}
+} | everyday.CATEGORY
 assert set(SHAPES) == set(CATEGORY)
 
 
@@ -225,8 +227,12 @@ def mentions(question: str, s: Schema, value_tables: tuple[str, ...] = ()) -> li
 def make_example(shape: str, s: Schema, db: Database, rng: random.Random) -> dict | None:
     """One raw example: question, schema context, SQL, reasoning, plus the plan it came from.
     None when the question names both tables without a join (or the reverse): the reasoning's
-    "both named means join" would be false for it, so the caller draws another."""
-    question, plan = SHAPES[shape](s, db, rng)
+    "both named means join" would be false for it, so the caller draws another; None too when the
+    shape does not fit the schema (no column that "youngest" could mean)."""
+    made = SHAPES[shape](s, db, rng)
+    if made is None:
+        return None
+    question, plan = made
     terse = plan.pop("terse", False)
     plan["mentions"] = mentions(question, s, tuple(plan.pop("value_tables", ())))
     if all(hit for _, hit in plan["mentions"]) != bool(plan.get("join")):
