@@ -73,7 +73,9 @@ def percentile(values: list[float], q: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--embedders", default="minilm,base", help="comma list: minilm, base or model dirs (default minilm,base)")
+    parser.add_argument("--embedders", default="minilm,base",
+                        help="comma list: minilm, base or model dirs, each with optional :int8, :tN (max tokens), :threadsN "
+                             "(default minilm,base); the first minilm one is the reported default")
     parser.add_argument("--prompts", type=Path, default=DATA / "prompts.jsonl")
     parser.add_argument("--sql-examples", type=int, default=400, help="expert-sql training examples generated for its routing data")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: a router shares the CPU with generation)")
@@ -91,17 +93,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         sql_examples = sql_prompts(args.sql_examples, Path(tmp))
     routers: dict[str, Router] = {"manifest": Router(profiles(None, sql_examples), None)}
+    threads: dict[str, int] = {"manifest": args.threads}
     skipped: dict[str, str] = {}
-    for name in [n for n in args.embedders.split(",") if n]:
+    for spec in [n for n in args.embedders.split(",") if n]:
+        name, options, label = variant(spec, args.threads)
         try:
-            embedder = load_embedder(name)
+            embedder = load_embedder(name, **{k: v for k, v in options.items() if k != "threads"})
         except ExpertError as exc:
-            skipped[name] = exc.message
+            skipped[spec] = exc.message
             continue
-        label = name if name in ("minilm", "base") else Path(name).name
         routers[label] = Router(profiles(embedder, sql_examples), embedder)
-    results = evaluate(routers, cases, args.repeats)
-    default = "minilm" if "minilm" in results else next(iter(results))
+        threads[label] = options["threads"]
+    results = evaluate(routers, cases, args.repeats, threads)
+    default = next((n for n in results if n.split(":")[0] == "minilm"), next(iter(results)))
     report = {**{k: results[default][k] for k in ("accuracy", "accuracy_dev", "accuracy_heldout", "abstain_accuracy",
                                                    "latency_ms_p50", "latency_ms_p99")},
               "default_embedder": default, "prompts": len(cases), "routers": results, "skipped": skipped,
@@ -124,7 +128,27 @@ def halves(cases: list[dict]) -> dict[str, str]:
     return out
 
 
-def evaluate(routers: dict, cases: list[dict], repeats: int) -> dict[str, dict]:
+def variant(spec: str, threads: int) -> tuple[str, dict, str]:
+    """"minilm:int8:t32:threads2" -> ("minilm", {"quantize": True, "max_tokens": 32, "threads": 2}, label):
+    the same embedding model under other run settings, compared in one interleaved run."""
+    name, *flags = spec.split(":")
+    options: dict = {"threads": threads}
+    for flag in flags:
+        if flag == "int8":
+            options["quantize"] = True
+        elif flag.startswith("threads") and flag[7:].isdigit():
+            options["threads"] = int(flag[7:])
+        elif flag.startswith("t") and flag[1:].isdigit():
+            options["max_tokens"] = int(flag[1:])
+        else:
+            raise SystemExit(f"--embedders {spec}: unknown setting {flag!r} (int8, tN, threadsN)")
+    base = name if name in ("minilm", "base") else Path(name).name
+    return name, options, ":".join([base, *flags])
+
+
+def evaluate(routers: dict, cases: list[dict], repeats: int, threads: dict[str, int] | None = None) -> dict[str, dict]:
+    import torch
+
     correct = {n: {} for n in routers}
     times: dict[str, list[float]] = {n: [] for n in routers}
     cpu: dict[str, list[float]] = {n: [] for n in routers}
@@ -133,6 +157,8 @@ def evaluate(routers: dict, cases: list[dict], repeats: int) -> dict[str, dict]:
     for _ in range(repeats):
         for case in cases:
             for name, router in routers.items():
+                if threads:
+                    torch.set_num_threads(threads[name])
                 start, start_cpu = time.perf_counter(), time.thread_time()
                 decision = router.route(case["prompt"], case.get("system"))
                 times[name].append((time.perf_counter() - start) * 1000)

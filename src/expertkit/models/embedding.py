@@ -49,7 +49,8 @@ class TextEmbedder:
 
     kind = "hidden"
 
-    def __init__(self, model_dir: str | Path, *, label: str | None = None, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(self, model_dir: str | Path, *, label: str | None = None, max_tokens: int = MAX_TOKENS,
+                 quantize: bool = False) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -57,6 +58,12 @@ class TextEmbedder:
         self.max_tokens = max_tokens
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         self.model: Any = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32).eval()
+        if quantize:
+            # int8 weights for the Linear layers, activations quantised per call: the same vectors to
+            # ~0.99 cosine (bench/route.py measures both), so stored fp32 embeddings stay comparable
+            # and the id is the weights' one.
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.quantized = quantize
         self.dim = int(self.model.config.hidden_size)
         self.id = f"{self.kind}:{label or self.model_dir.name}:{_weights_identity(self.model_dir)}"
 
@@ -75,7 +82,8 @@ class TextEmbedder:
         ids = torch.tensor([row + [pad] * (width - len(row)) for row in encoded])
         mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in encoded])
         with torch.inference_mode():
-            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            # no padding (one text, or all of one length): no mask, so attention takes its unmasked path
+            hidden = self.model(input_ids=ids, attention_mask=None if bool(mask.all()) else mask).last_hidden_state
             summed = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
             out = torch.nn.functional.normalize(summed.float(), dim=-1)
         return out.numpy().astype(np.float32)
@@ -96,26 +104,27 @@ def sentence_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def _from_dir(path: Path, label: str | None = None) -> TextEmbedder:
+def _from_dir(path: Path, label: str | None = None, **options: Any) -> TextEmbedder:
     config = path / "config.json"
     if not config.is_file():
         raise UsageError(f"embedder {path}: not a model directory (no config.json)", param="embedder")
     model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type", "")
     cls = SentenceEmbedder if model_type in _ENCODER_TYPES else TextEmbedder
-    return cls(path, label=label)
+    return cls(path, label=label, **options)
 
 
-def load_embedder(name: str | Path | None = None) -> TextEmbedder:
-    """``minilm`` (default), ``base`` (the default base model's hidden states) or a model directory."""
+def load_embedder(name: str | Path | None = None, **options: Any) -> TextEmbedder:
+    """``minilm`` (default), ``base`` (the default base model's hidden states) or a model directory.
+    ``options``: `max_tokens`, `quantize` (TextEmbedder's)."""
     name = DEFAULT_EMBEDDER if name is None else name
     if name == "minilm":
-        return _from_dir(sentence_model_dir(), label="all-MiniLM-L6-v2")
+        return _from_dir(sentence_model_dir(), label="all-MiniLM-L6-v2", **options)
     if name == "base":
         from expertkit.models.aliases import DEFAULT_MODEL
         from expertkit.models.resolve import resolve_model
 
-        return _from_dir(resolve_model(DEFAULT_MODEL, prepare=False).path, label=DEFAULT_MODEL)
+        return _from_dir(resolve_model(DEFAULT_MODEL, prepare=False).path, label=DEFAULT_MODEL, **options)
     path = Path(name)
     if not path.is_dir():
         raise UsageError(f"embedder {name!r}: not minilm, base or a model directory", param="embedder")
-    return _from_dir(path)
+    return _from_dir(path, **options)
