@@ -26,6 +26,7 @@ the whole set).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--embedders", default="minilm,base",
-                        help="comma list: minilm, base or model dirs, each with optional :int8, :tN (max tokens), :threadsN "
-                             "(default minilm,base); the first minilm one is the reported default")
+                        help="comma list: minilm, base or model dirs, each with optional :int8|:fp32 (request-time weights; "
+                             "default the router's), :tN (max tokens), :threadsN (default minilm,base); the first minilm "
+                             "one is the reported default")
     parser.add_argument("--prompts", type=Path, default=DATA / "prompts.jsonl")
     parser.add_argument("--sql-examples", type=int, default=400, help="expert-sql training examples generated for its routing data")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: a router shares the CPU with generation)")
@@ -95,14 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     routers: dict[str, Router] = {"manifest": Router(profiles(None, sql_examples), None)}
     threads: dict[str, int] = {"manifest": args.threads}
     skipped: dict[str, str] = {}
+    stored: dict[str, list] = {}  # per model: routing data as `package` makes it (fp32, default settings)
     for spec in [n for n in args.embedders.split(",") if n]:
         name, options, label = variant(spec, args.threads)
         try:
+            if name not in stored:
+                stored[name] = profiles(load_embedder(name), sql_examples)
             embedder = load_embedder(name, **{k: v for k, v in options.items() if k != "threads"})
         except ExpertError as exc:
             skipped[spec] = exc.message
             continue
-        routers[label] = Router(profiles(embedder, sql_examples), embedder)
+        routers[label] = Router(copy.deepcopy(stored[name]), embedder)
         threads[label] = options["threads"]
     results = evaluate(routers, cases, args.repeats, threads)
     default = next((n for n in results if n.split(":")[0] == "minilm"), next(iter(results)))
@@ -129,19 +134,22 @@ def halves(cases: list[dict]) -> dict[str, str]:
 
 
 def variant(spec: str, threads: int) -> tuple[str, dict, str]:
-    """"minilm:int8:t32:threads2" -> ("minilm", {"quantize": True, "max_tokens": 32, "threads": 2}, label):
-    the same embedding model under other run settings, compared in one interleaved run."""
+    """"minilm:fp32:t32:threads2" -> ("minilm", {"quantize": False, "max_tokens": 32, "threads": 2}, label):
+    the same embedding model under other request-time settings (the default: the router's, int8),
+    compared in one interleaved run; the experts' routing data is always made as `package` makes it."""
+    from expertkit.runtime.routing import QUANTIZE
+
     name, *flags = spec.split(":")
-    options: dict = {"threads": threads}
+    options: dict = {"threads": threads, "quantize": QUANTIZE}
     for flag in flags:
-        if flag == "int8":
-            options["quantize"] = True
+        if flag in ("int8", "fp32"):
+            options["quantize"] = flag == "int8"
         elif flag.startswith("threads") and flag[7:].isdigit():
             options["threads"] = int(flag[7:])
         elif flag.startswith("t") and flag[1:].isdigit():
             options["max_tokens"] = int(flag[1:])
         else:
-            raise SystemExit(f"--embedders {spec}: unknown setting {flag!r} (int8, tN, threadsN)")
+            raise SystemExit(f"--embedders {spec}: unknown setting {flag!r} (int8, fp32, tN, threadsN)")
     base = name if name in ("minilm", "base") else Path(name).name
     return name, options, ":".join([base, *flags])
 

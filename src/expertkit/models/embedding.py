@@ -44,6 +44,26 @@ def _weights_identity(model_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _int8(model: Any) -> Any:
+    """Dynamic int8 quantisation of every Linear layer, weights per output channel.
+
+    For a request-time embedder: on all-MiniLM-L6-v2 it is ~2.5x less CPU per text and gives the
+    fp32 vectors back to cosine 0.977 on average (0.94 at worst; per-tensor weights: 0.95 / 0.89),
+    and routing against fp32 vectors stored at package time decides every bench prompt as fp32
+    does, so the id stays the weights' one and packages keep fp32 vectors. torch marks the
+    torch.ao quantisation API deprecated; the warning is not the user's concern here.
+    """
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
+
+
 class TextEmbedder:
     """Mean-pooled, normalised embeddings from a local transformers model (no gradients, CPU)."""
 
@@ -59,10 +79,7 @@ class TextEmbedder:
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         self.model: Any = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32).eval()
         if quantize:
-            # int8 weights for the Linear layers, activations quantised per call: the same vectors to
-            # ~0.99 cosine (bench/route.py measures both), so stored fp32 embeddings stay comparable
-            # and the id is the weights' one.
-            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+            self.model = _int8(self.model)
         self.quantized = quantize
         self.dim = int(self.model.config.hidden_size)
         self.id = f"{self.kind}:{label or self.model_dir.name}:{_weights_identity(self.model_dir)}"
