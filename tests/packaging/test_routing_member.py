@@ -33,6 +33,7 @@ def test_training_prompts_are_embedded_into_signed_routing_members(expert_dir, e
     assert data.embedder == embedder.id and data.info["examples"] == len(SQL_TRAIN) and data.info["source"] == "datasets/train.jsonl"
     expected = embedder.embed([routing_text(user, system) for system, user in SQL_TRAIN])
     assert np.allclose(data.examples, expected, atol=2e-3)  # float16 storage of normalised rows
+    assert data.info["systems"] == 3 and np.allclose(data.systems, embedder.embed([s for s, _ in SQL_TRAIN]), atol=2e-3)
     pair = generate_keypair(tmp_path / "key")
     sign_package(path, pair.private_path)
     pub = load_public_key(pair.public_path)

@@ -55,6 +55,8 @@ def _evidence(score) -> str:
     parts = []
     if score.excluded_by:
         parts.append("excluded by " + ", ".join(repr(m["term"]) for m in score.excluded_by))
+    if score.nearer_base:
+        parts.append("nearer the base model's prompts than its own examples")
     if score.keywords:
         parts.append("keywords " + ", ".join(f"{m['term']!r} ({'/'.join(m['in'])})" for m in score.keywords))
     if score.capabilities:

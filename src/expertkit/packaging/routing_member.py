@@ -1,10 +1,15 @@
 """The package's `routing/` members: what the router needs, computed once at `package` time.
 
-    routing/index.json              {"format", "embedder", "dim", "examples", "source", "source_sha256", "text"}
-    routing/embeddings.safetensors  "examples" [N, dim] and "description" [1, dim], float16, L2-normalised
+    routing/index.json              {"format", "embedder", "dim", "examples", "systems", "source", "source_sha256", "text"}
+    routing/embeddings.safetensors  "examples" [N, dim], "systems" [M, dim] and "description" [1, dim],
+                                    float16, L2-normalised
 
 The examples are the prompts of the expert's own training split (up to `MAX_EXAMPLES`, spread
-evenly over the file), embedded exactly as the router embeds a request (`routing_text`). Both
+evenly over the file), embedded exactly as the router embeds a request (`routing_text`); the
+systems are the split's distinct system messages (up to `MAX_SYSTEMS`), embedded as the router
+embeds a request's system message (`system_text`): what the expert is given to work on (a
+schema, a JSON Schema) says as much about a request as its question. "systems" is optional (a
+package made before it routes by its examples alone), so the format stays 1. Both
 members go into DIGESTS like every other member, so the signature covers them, and an installed
 copy is checked against the installed DIGESTS before use. Nothing here is recomputed per request;
 a package without `routing/` still routes by its manifest.
@@ -27,6 +32,8 @@ ROUTING_INDEX = "routing/index.json"
 ROUTING_EMBEDDINGS = "routing/embeddings.safetensors"
 ROUTING_FORMAT = 1
 MAX_EXAMPLES = 200
+MAX_SYSTEMS = 100
+SYSTEM_CHARS = 64
 TEXT_RULE = "user"
 
 
@@ -41,6 +48,15 @@ def routing_text(user: str, system: str | None = None) -> str:
     return user.strip()
 
 
+def system_text(system: str | None) -> str | None:
+    """The system message as the router embeds it (package time and per request): its head, which
+    says what kind of input it is ("Dialect: sqlite / Schema: ..", "Answer with one JSON object ..").
+    64 characters is ~20 tokens, so the request's two texts batch at about one text's cost; on the
+    bench's dev half 64, 96 and 128 characters route alike (48 loses two prompts)."""
+    text = (system or "").strip()[:SYSTEM_CHARS]
+    return text or None
+
+
 def description_text(description: str, router_hint: str | None) -> str:
     return f"{description.strip()} {router_hint.strip()}".strip() if router_hint else description.strip()
 
@@ -51,6 +67,7 @@ class RoutingData:
     examples: np.ndarray  # [N, dim] float32, normalised
     description: np.ndarray | None  # [dim]
     info: dict[str, Any]
+    systems: np.ndarray | None = None  # [M, dim]: the training split's system messages; None in older packages
 
 
 def split_prompts(path: Path) -> list[tuple[str | None, str]]:
@@ -84,9 +101,13 @@ def build_routing_members(prompts: list[tuple[str | None, str]], description: st
 
     chosen = spread(prompts)
     examples = embedder.embed([routing_text(user, system) for system, user in chosen])
+    systems = spread(list(dict.fromkeys(t for t in (system_text(s) for s, _ in prompts) if t)), MAX_SYSTEMS)
+    system_rows = embedder.embed(systems)
     desc = embedder.embed([description]) if description else np.zeros((0, embedder.dim), dtype=np.float32)
-    tensors = {"examples": examples.astype(np.float16), "description": desc.astype(np.float16)}
+    tensors = {"examples": examples.astype(np.float16), "systems": system_rows.astype(np.float16),
+               "description": desc.astype(np.float16)}
     index = {"format": ROUTING_FORMAT, "embedder": embedder.id, "dim": int(embedder.dim), "examples": len(chosen),
+             "systems": len(systems),
              "source": source, "source_sha256": source_sha256, "text": TEXT_RULE}
     return {ROUTING_INDEX: (json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8"),
             ROUTING_EMBEDDINGS: save(tensors, metadata={"format": str(ROUTING_FORMAT)})}
@@ -107,9 +128,10 @@ def parse_routing(files: Mapping[str, bytes], label: str = "package") -> Routing
     if info.get("format") != ROUTING_FORMAT or "examples" not in tensors:
         raise PackageError(f"{label}: routing data format {info.get('format')!r} is not {ROUTING_FORMAT}",
                            hint="re-package the expert with this expertkit")
-    desc = tensors.get("description")
+    desc, systems = tensors.get("description"), tensors.get("systems")
     return RoutingData(str(info.get("embedder")), tensors["examples"].astype(np.float32),
-                       desc[0].astype(np.float32) if desc is not None and len(desc) else None, info)
+                       desc[0].astype(np.float32) if desc is not None and len(desc) else None, info,
+                       systems.astype(np.float32) if systems is not None and len(systems) else None)
 
 
 def read_routing_dir(path: Path) -> RoutingData | None:

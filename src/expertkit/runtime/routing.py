@@ -6,41 +6,64 @@
     decision.confidence   # 0..1: the chosen expert's score, or 1 - the best score when abstaining
     decision.scores       # per expert: score and evidence (keywords, capabilities, similarity)
 
-Per request the router embeds the prompt once (`routing_text`, the same rule as package time) and
-takes dot products with what was loaded; nothing of an expert is recomputed per request.
+Per request the router embeds the user message and the system message once, in one batch
+(`routing_text`, `system_text`: the same rules as package time), and takes dot products with
+what was loaded; nothing of an expert is recomputed per request.
 
-Score of an expert, 0..1: each signal gives evidence v in 0..1 (keywords and capability terms
-saturate in the number of hits; similarity to the description and to the nearest training
-prompts is a cosine mapped from a band to 0..1), and the evidence adds up like independent
-indications, score = 1 - prod(1 - w * v). So a signal that is missing (a package without routing/,
-a router without an embedder) or low never lowers a score: the router still routes by the
-manifest alone, and similarity only adds to it. Any exclude_keyword sets the score to 0. The best
-expert is chosen when its score reaches `threshold`; with top_k > 1, others within `CHAIN_RATIO`
-of the best join the chain, which then goes through the constraint resolver like a named
-composition. Ties (equal to 2 decimals) go to the higher `routing.priority`, then the name.
+Score of an expert, 0..1: each signal gives evidence v in 0..1, and the evidence adds up like
+independent indications, score = 1 - prod(1 - w * v):
+- keywords and capability terms saturate in the number of hits;
+- description: cosine to the description, mapped from a band (weak: it says what the expert is
+  *about*, and a question about SQL is about SQL too);
+- examples: how much nearer the request is to the expert's own training prompts (mean of the top
+  3 cosines) than to the base model's prompts (routing_base.py, same measure); without base
+  prompts, the top-3 cosine itself, from a band;
+- system: the best cosine of the request's system message to the training split's system
+  messages, from a band (a schema where the expert expects one).
+A signal that is missing (a package without routing/, a router without an embedder) never lowers
+a score: the router still routes by the manifest alone. Two rules keep an expert out whatever
+else matched: any exclude_keyword, and, when the embedder can tell, a request that is not nearer
+the expert's examples than the base model's prompts by `BASE_MARGIN` and brings no system message
+like the expert's (`nearer_base`): a question that shares the expert's words but not its task
+("is SQL hard to learn?") goes to the base model. The best expert is chosen when its score
+reaches `threshold`; with top_k > 1, others within `CHAIN_RATIO` of the best join the chain, which
+then goes through the constraint resolver like a named composition. Ties (equal to 2 decimals)
+go to the higher `routing.priority`, then the name.
 
-The weights, bands and threshold were set on bench/data/route/prompts.jsonl with a two-fold
-check (tuned on one half, measured on the other; bench/data/route/README.md has the figures).
+The weights, bands and margins were set on the dev half of bench/data/route/prompts.jsonl (even
+lines of each kind) and measured on the held-out half (`bench/route.py` reports both).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from expertkit.errors import ExpertError
-from expertkit.packaging.routing_member import routing_text
+from expertkit.packaging.routing_member import routing_text, system_text
+from expertkit.runtime.routing_base import BASE_PROMPTS
 from expertkit.runtime.routing_signals import ExpertProfile, matches, profile_from_manifest, saturating
 
-WEIGHTS = {"keywords": 0.6, "capabilities": 0.1, "description": 0.3, "examples": 0.6}
+WEIGHTS = {"keywords": 0.6, "capabilities": 0.1, "description": 0.15, "examples": 0.6, "system": 0.8}
 # cosine -> 0..1: below the low end says nothing, the high end is a clear match (all-MiniLM-L6-v2 scale)
 DESCRIPTION_BAND = (0.15, 0.60)
-EXAMPLES_BAND = (0.20, 0.60)
-NEAREST = 3  # mean of the top-3 example similarities: one odd training prompt can't carry a route
+EXAMPLES_BAND = (0.20, 0.60)  # only without base prompts
+MARGIN_BAND = (0.0, 0.30)  # top-3 cosine to the examples minus top-3 cosine to the base prompts
+SYSTEM_BAND = (0.30, 0.60)
+BASE_MARGIN = 0.05  # nearer the examples than the base prompts by less than this (and no system match): base model
+# requests are embedded with int8 weights (packages keep fp32 vectors): ~2.5x less CPU, same routes
+# on the bench (models/embedding.py `_int8`)
+QUANTIZE = True
+NEAREST = 3  # mean of the top-3 similarities: one odd training prompt can't carry a route
 DEFAULT_THRESHOLD = 0.30  # = one keyword hit and nothing against it (0.6 x 0.5)
 CHAIN_RATIO = 0.8
+
+
+def _top_mean(sims: np.ndarray) -> float:
+    return float(np.sort(sims)[::-1][:NEAREST].mean())
 
 
 def _band(value: float, band: tuple[float, float]) -> float:
@@ -59,13 +82,15 @@ class ExpertScore:
     excluded_by: list[dict[str, Any]] = field(default_factory=list)
     similarity: dict[str, float] = field(default_factory=dict)
     signals: dict[str, float] = field(default_factory=dict)  # each signal's 0..1 value before weighting
+    nearer_base: bool = False  # kept out: the request looks like the base model's prompts, not the expert's
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"expert": self.name, "version": self.version, "score": round(self.score, 4), "priority": self.priority,
                 "keywords": self.keywords, "capabilities": self.capabilities, "excluded_by": self.excluded_by,
                 "similarity": {k: round(v, 4) for k, v in self.similarity.items()},
-                "signals": {k: round(v, 4) for k, v in self.signals.items()}, "notes": self.notes}
+                "signals": {k: round(v, 4) for k, v in self.signals.items()}, "nearer_base": self.nearer_base,
+                "notes": self.notes}
 
 
 @dataclass
@@ -117,21 +142,27 @@ def resolve_routed_chain(chain: list[ExpertProfile]) -> list[str]:
 class Router:
     """Scores installed experts for a prompt; build once, route many times (read-only after init)."""
 
-    def __init__(self, profiles: list[ExpertProfile], embedder: Any = None, *, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, profiles: list[ExpertProfile], embedder: Any = None, *, threshold: float = DEFAULT_THRESHOLD,
+                 base_prompts: Sequence[str] = BASE_PROMPTS) -> None:
         self.profiles = profiles
         self.embedder = embedder
         self.threshold = threshold
         self._examples: dict[str, np.ndarray] = {}
+        self._systems: dict[str, np.ndarray] = {}
         self._descriptions: dict[str, np.ndarray] = {}
-        self._prepare()
+        self._base: np.ndarray | None = None
+        self._prepare(base_prompts)
 
-    def _prepare(self) -> None:
-        """Take each expert's stored vectors when they match our embedder; embed missing descriptions once."""
+    def _prepare(self, base_prompts: Sequence[str]) -> None:
+        """Take each expert's stored vectors when they match our embedder; embed missing descriptions
+        and the base prompts once."""
         missing: list[ExpertProfile] = []
         for p in self.profiles:
             data = p.routing
             if data is not None and self.embedder is not None and data.embedder == self.embedder.id:
                 self._examples[p.name] = data.examples
+                if data.systems is not None:
+                    self._systems[p.name] = data.systems
                 if data.description is not None:
                     self._descriptions[p.name] = data.description
             elif data is not None:
@@ -142,6 +173,8 @@ class Router:
         if missing:
             rows = self.embedder.embed([p.description_text for p in missing])
             self._descriptions.update({p.name: row for p, row in zip(missing, rows, strict=True)})
+        if self.embedder is not None and self._examples and base_prompts:
+            self._base = self.embedder.embed(list(base_prompts))
 
     @classmethod
     def from_registry(cls, embedder: Any = "default", *, threshold: float = DEFAULT_THRESHOLD) -> Router:
@@ -150,15 +183,25 @@ class Router:
         return cls(installed_profiles(), _embedder(embedder), threshold=threshold)
 
     def route(self, prompt: str, system: str | None = None, *, top_k: int = 1) -> RouteDecision:
-        query = None
-        if self.embedder is not None and (self._examples or self._descriptions):
-            query = self.embedder.embed([routing_text(prompt, system)])[0]
+        query = self._embed(prompt, system)
         texts = {"user": prompt, "system": system or ""}
         scores = [self._score(p, texts, query) for p in self.profiles]
         scores.sort(key=lambda s: (-round(s.score, 2), -s.priority, s.name))
         return self._decide(scores, top_k)
 
-    def _score(self, p: ExpertProfile, texts: dict[str, str], query: np.ndarray | None) -> ExpertScore:
+    def _embed(self, prompt: str, system: str | None) -> dict[str, Any]:
+        """The request's vectors, one embedder call: "user", "system" (when given and some expert has
+        system examples) and "base" (top-3 cosine of the user message to the base prompts)."""
+        if self.embedder is None or not (self._examples or self._descriptions):
+            return {}
+        sys_text = system_text(system) if self._systems else None
+        rows = self.embedder.embed([routing_text(prompt, system)] + ([sys_text] if sys_text else []))
+        query: dict[str, Any] = {"user": rows[0], "system": rows[1] if sys_text else None}
+        if self._base is not None:
+            query["base"] = _top_mean(self._base @ rows[0])
+        return query
+
+    def _score(self, p: ExpertProfile, texts: dict[str, str], query: dict[str, Any]) -> ExpertScore:
         s = ExpertScore(p.name, p.version, 0.0, priority=p.priority, notes=list(p.notes))
         s.keywords = matches(texts, p.keywords)
         found = {k["term"] for k in s.keywords}
@@ -168,16 +211,32 @@ class Router:
             s.signals["keywords"] = saturating(len(s.keywords))
         if p.capability_terms:
             s.signals["capabilities"] = saturating(len(s.capabilities), half=2.0)
-        if query is not None and p.name in self._descriptions:
-            s.similarity["description"] = float(self._descriptions[p.name] @ query)
-            s.signals["description"] = _band(s.similarity["description"], DESCRIPTION_BAND)
-        if query is not None and p.name in self._examples and len(self._examples[p.name]):
-            sims = np.sort(self._examples[p.name] @ query)[::-1][:NEAREST]
-            s.similarity["examples"] = float(sims.mean())
-            s.similarity["nearest_example"] = float(sims[0])
-            s.signals["examples"] = _band(s.similarity["examples"], EXAMPLES_BAND)
-        s.score = 0.0 if s.excluded_by else 1.0 - float(np.prod([1.0 - WEIGHTS[k] * v for k, v in s.signals.items()]))
+        if query:
+            self._similarity(s, query)
+        s.score = 0.0 if s.excluded_by or s.nearer_base else 1.0 - float(np.prod([1.0 - WEIGHTS[k] * v for k, v in s.signals.items()]))
         return s
+
+    def _similarity(self, s: ExpertScore, query: dict[str, Any]) -> None:
+        """The embedding signals of one expert, and the rule that sends base-like requests to the base model."""
+        user, name = query["user"], s.name
+        if name in self._descriptions:
+            s.similarity["description"] = float(self._descriptions[name] @ user)
+            s.signals["description"] = _band(s.similarity["description"], DESCRIPTION_BAND)
+        if name in self._systems and query.get("system") is not None:
+            s.similarity["system"] = float(np.max(self._systems[name] @ query["system"]))
+            s.signals["system"] = _band(s.similarity["system"], SYSTEM_BAND)
+        if name not in self._examples or not len(self._examples[name]):
+            return
+        sims = self._examples[name] @ user
+        s.similarity["examples"] = _top_mean(sims)
+        s.similarity["nearest_example"] = float(sims.max())
+        if "base" not in query:
+            s.signals["examples"] = _band(s.similarity["examples"], EXAMPLES_BAND)
+            return
+        s.similarity["base"] = query["base"]
+        margin = s.similarity["examples"] - query["base"]
+        s.signals["examples"] = _band(margin, MARGIN_BAND)
+        s.nearer_base = margin < BASE_MARGIN and not s.signals.get("system")
 
     def _decide(self, scores: list[ExpertScore], top_k: int) -> RouteDecision:
         best = scores[0].score if scores else 0.0
@@ -194,10 +253,10 @@ def _embedder(embedder: Any) -> Any:
 
     if embedder == "default":
         try:
-            return load_embedder()
+            return load_embedder(quantize=QUANTIZE)
         except ExpertError:
             return None  # not installed: the router still works on manifest signals
-    return load_embedder(embedder) if isinstance(embedder, str) else embedder
+    return load_embedder(embedder, quantize=QUANTIZE) if isinstance(embedder, str) else embedder
 
 
 def installed_profiles() -> list[ExpertProfile]:

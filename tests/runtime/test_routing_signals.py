@@ -1,0 +1,124 @@
+"""The embedding signals and the base-model rule, on an embedder whose cosines are known in advance.
+
+A tiny random model finds every text alike, so these tests embed with a bag of words over a fixed
+vocabulary: texts sharing words are near, others orthogonal. The routing data goes through the
+real package-time path (`build_routing_members` -> `parse_routing`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from expertkit.manifest.model import Manifest
+from expertkit.packaging.routing_member import build_routing_members, parse_routing
+from expertkit.runtime.routing import BASE_MARGIN, Router
+from expertkit.runtime.routing_signals import profile_from_manifest
+
+VOCAB = ("how many orders per city total customers dialect sqlite schema tables "
+         "poem cats weather learn hard recipe tell").split()
+
+
+class WordEmbedder:
+    """Normalised word counts over VOCAB (an all-zero text embeds to the zero vector)."""
+
+    id = "words:test"
+    dim = len(VOCAB)
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"[a-z]+", text.lower()):
+                if word in VOCAB:
+                    rows[i, VOCAB.index(word)] += 1
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return rows / np.where(norms == 0, 1, norms)
+
+
+TRAIN = [("Dialect: sqlite\nSchema:\norders(id, city, total)", "How many orders per city?"),
+         ("Dialect: sqlite\nSchema:\ncustomers(id, city)", "How many customers per city?"),
+         ("Dialect: sqlite\nSchema:\norders(id, total)", "Total of orders per customers?")]
+BASE = ("Tell me a poem about cats.", "Is learning hard?", "How is the weather?", "Tell me a recipe.")
+
+
+def sql_profile(embedder, prompts=TRAIN):
+    manifest = Manifest.model_validate({
+        "name": "expert-sql", "version": "0.1.0", "base_models": [{"name": "m"}], "description": "orders",
+        "routing": {"keywords": ["sql"]}})
+    data = parse_routing(build_routing_members(prompts, "orders", embedder, source="t", source_sha256=""))
+    return profile_from_manifest(manifest, routing=data)
+
+
+@pytest.fixture
+def embedder():
+    return WordEmbedder()
+
+
+def test_system_messages_of_the_training_split_are_stored_once_each(embedder):
+    data = sql_profile(embedder).routing
+    assert data.info["systems"] == 3 and data.systems.shape == (3, embedder.dim)
+    dup = sql_profile(WordEmbedder(), prompts=TRAIN + [TRAIN[0]]).routing
+    assert dup.info["systems"] == 3
+
+
+def test_a_schema_like_the_experts_routes_without_any_keyword(embedder):
+    router = Router([sql_profile(embedder)], embedder, base_prompts=BASE)
+    embedder.calls.clear()
+    decision = router.route("Which city is best?", "Tables:\norders(id, city, total)")
+    assert embedder.calls == [["Which city is best?", "Tables:\norders(id, city, total)"]]  # one batch per request
+    sql = decision.scores[0]
+    assert decision.experts == ["expert-sql"] and not sql.keywords
+    assert sql.similarity["system"] > 0.6 and sql.signals["system"] == 1.0 and not sql.nearer_base
+
+
+def test_a_keyword_in_a_request_nearer_the_base_prompts_goes_to_the_base_model(embedder):
+    router = Router([sql_profile(embedder)], embedder, base_prompts=BASE)
+    decision = router.route("Is sql hard to learn?")
+    sql = decision.scores[0]
+    assert sql.keywords and sql.nearer_base and sql.score == 0 and decision.experts == []
+    assert sql.similarity["examples"] - sql.similarity["base"] < BASE_MARGIN
+    # the same keyword in a request like the expert's own prompts routes
+    decision = router.route("How many sql orders per city?")
+    assert decision.experts == ["expert-sql"] and not decision.scores[0].nearer_base
+    assert decision.scores[0].signals["examples"] > 0
+
+
+def test_a_system_message_like_the_experts_overrides_the_base_rule(embedder):
+    router = Router([sql_profile(embedder)], embedder, base_prompts=BASE)
+    decision = router.route("Is it hard?", "Dialect: sqlite\nSchema:\norders(id, city)")
+    assert decision.experts == ["expert-sql"] and not decision.scores[0].nearer_base
+
+
+def test_without_base_prompts_the_examples_signal_is_absolute_and_nothing_is_kept_out(embedder):
+    router = Router([sql_profile(embedder)], embedder, base_prompts=())
+    decision = router.route("Is sql hard to learn?")
+    sql = decision.scores[0]
+    assert "base" not in sql.similarity and not sql.nearer_base and decision.experts == ["expert-sql"]
+
+
+def test_an_older_package_without_systems_routes_by_its_examples(embedder):
+    profile = sql_profile(embedder)
+    profile.routing.systems = None  # as parse_routing reads a package made before "systems"
+    router = Router([profile], embedder, base_prompts=BASE)
+    embedder.calls.clear()
+    decision = router.route("How many orders per city?", "Dialect: sqlite")
+    assert embedder.calls == [["How many orders per city?"]]  # no system vector needed by anyone
+    assert decision.experts == ["expert-sql"] and "system" not in decision.scores[0].similarity
+
+
+def test_nearer_base_is_in_the_json_scores(embedder):
+    decision = Router([sql_profile(embedder)], embedder, base_prompts=BASE).route("Is sql hard to learn?")
+    assert decision.to_dict()["scores"][0]["nearer_base"] is True
+
+
+def test_explain_names_the_base_rule(embedder):
+    from expertkit.cli.route import _evidence
+
+    decision = Router([sql_profile(embedder)], embedder, base_prompts=BASE).route("Is sql hard to learn?")
+    assert "nearer the base model's prompts" in _evidence(decision.scores[0])
