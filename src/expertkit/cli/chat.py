@@ -50,16 +50,22 @@ def chat(
     json_out: JsonOpt = False,
 ) -> None:
     from expertkit.runtime.chat import ChatSession
-    from expertkit.runtime.launch import open_engine
+    from expertkit.runtime.launch import base_model_for, open_engine
 
     out = Output(json_out)
     use_threads(threads)
+    if experts is not None and not experts.strip():
+        raise typer.BadParameter("is empty: name installed experts, or leave it out for the base model", param_hint="experts")
     if experts and auto:
         raise typer.BadParameter("name experts or pass --auto, not both", param_hint="--auto")
     if json_out and prompt is None:
         raise typer.BadParameter("--json prints one answer: give the message with --prompt", param_hint="--json")
+    from expertkit.models.load_options import pick_device
+
+    base = base_model_for(experts, model)  # a bad expert or device fails here, before any loading
+    device = pick_device(device)
     with out.step("loading the model"):
-        engine = open_engine(experts, model=model, device=device, backend=backend)
+        engine = open_engine(model=base, device=device, backend=backend)
     with engine:
         out.warnings(engine.base.warnings)
         session = ChatSession(engine, experts=experts, auto=auto, system=system, max_new_tokens=max_new_tokens,

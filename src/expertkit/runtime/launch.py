@@ -17,11 +17,12 @@ from typing import Any
 from expertkit.runtime.engine import Experts, InferenceEngine
 
 
-def open_engine(experts: Experts = None, *, model: str | None = None, device: str = "auto",
+def open_engine(experts: Experts = None, *, model: Any = None, device: str = "auto",
                 backend: str | None = None) -> InferenceEngine:
     """An engine on the base model that suits ``experts`` (see the module doc); nothing attached yet.
 
-    ``backend`` None keeps the engine's own default."""
+    ``model``: a model name or a `BaseModelSpec` (`base_model_for`'s answer); ``backend`` None
+    keeps the engine's own default."""
     from expertkit.models.loading import load_base
     from expertkit.runtime.settings import DecodingSettings
 
@@ -30,7 +31,7 @@ def open_engine(experts: Experts = None, *, model: str | None = None, device: st
     return InferenceEngine(base, DecodingSettings(), **kwargs)
 
 
-def base_model_for(experts: Experts = None, model: str | None = None) -> Any:
+def base_model_for(experts: Experts = None, model: Any = None) -> Any:
     """The `BaseModelSpec` (or model name) to load for ``experts``; see the module doc."""
     from expertkit.manifest.layout import pick_base_model
     from expertkit.manifest.loader import load_manifest
