@@ -30,6 +30,7 @@ OPTIONS = {
     "package": [("--manifest", FILE)], "keygen": [], "sign": [(None, FILE)], "verify": [(None, FILE)],
     "install": [(None, FILE)], "info": [(None, REF)], "uninstall": [(None, REF)], "update": [(None, REF)],
     "ask": [(None, REF), ("--max-new-tokens", COUNT), ("--device", DEVICE)],
+    "chat": [(None, REF), ("--max-new-tokens", COUNT), ("--context-tokens", COUNT), ("--device", DEVICE)],
     "route": [("--top-k", COUNT), ("--threads", COUNT)], "serve": [("--max-batch", COUNT)],
     "export vllm": [(None, REF)], "export merged": [(None, REF)],
     "models list": [], "models prepare": [], "models import": [(None, FILE)], "models show": [],
@@ -106,6 +107,8 @@ def test_bad_option_values(cli, tmp_path, expert_home, command, option, kind, da
     args = command.split() + ([option, value] if option else [value])
     if command in ("ask", "route"):
         args.append("a question")
+    if command == "chat":  # scripted: one answer, never a prompt waiting for stdin
+        args += ["--prompt", "a question"]
     if command.startswith("export "):
         args += ["--output", str(work / "exported")]
     res = cli(*args, cwd=work)

@@ -25,7 +25,7 @@ def test_every_command_module_is_registered(cli):
     from expertkit.cli.main import COMMAND_MODULES
 
     root = cli("--help").stdout
-    assert len(COMMAND_MODULES) == 14
+    assert len(COMMAND_MODULES) == 15
     for name in ("new", "validate", "schema", "models", "dataset", "train", "test", "package", "keygen", "sign",
-                 "verify", "trust", "install", "list", "info", "uninstall", "update", "ask", "route", "serve", "export"):
+                 "verify", "trust", "install", "list", "info", "uninstall", "update", "ask", "chat", "route", "serve", "export"):
         assert f"  {name} " in root, name

@@ -13,6 +13,7 @@ import typer
 from expertkit import __version__
 from expertkit.cli import (
     ask,
+    chat,
     dataset,
     export,
     models,
@@ -43,7 +44,7 @@ app = typer.Typer(
 )
 
 # Order here is the order in `--help`.
-COMMAND_MODULES = (new, validate, schema, models, dataset, train, test, package, signing, registry, ask, route, serve, export)
+COMMAND_MODULES = (new, validate, schema, models, dataset, train, test, package, signing, registry, ask, chat, route, serve, export)
 
 
 def _version(value: bool) -> None:
