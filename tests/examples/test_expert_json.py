@@ -22,14 +22,17 @@ SCRIPTS = EXPERT / "scripts"
 
 
 def _load(name: str):
-    """Import a script of the example by path (the scripts import their siblings by bare name)."""
+    """A script of the example. Its library modules (json_*) import each other by bare name, so they
+    are imported as such; the entry scripts share their names with expert-sql's (collect_data,
+    make_test_cases) and are loaded under a name of their own, never as the bare one."""
     if str(SCRIPTS) not in sys.path:
         sys.path.insert(0, str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    if name.startswith("json_"):
+        return importlib.import_module(name)
+    spec = importlib.util.spec_from_file_location(f"expert_json_{name}", SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
     spec.loader.exec_module(module)
-    return sys.modules[name]
+    return module
 
 
 @pytest.fixture(scope="module")

@@ -27,19 +27,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from json_domains import HELDOUT_DOMAINS, TRAIN_DOMAINS  # noqa: E402
-from json_tasks import examples  # noqa: E402
+from json_tasks import check_answer, examples  # noqa: E402
 
 EXPERT_DIR = HERE.parent
-
-
-def check_answer(example: dict) -> None:
-    """The answer parses and is valid under the example's schema (raises ValueError)."""
-    import jsonschema
-
-    try:
-        jsonschema.validate(json.loads(example["output"]), example["schema"])
-    except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
-        raise ValueError(f"{example['domain']}: answer {example['output']} does not fit its schema: {exc}") from None
 
 
 def generate(domains: tuple[str, ...], count: int, seed: int) -> list[dict]:

@@ -139,3 +139,13 @@ def examples(domains: tuple[str, ...], count: int, seed: int) -> list[dict[str, 
             seen.add(key)
             out.append(ex)
     return out
+
+
+def check_answer(example: dict[str, Any]) -> None:
+    """The answer parses and is valid under the example's schema (raises ValueError)."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(json.loads(example["output"]), example["schema"])
+    except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
+        raise ValueError(f"{example['domain']}: answer {example['output']} does not fit its schema: {exc}") from None

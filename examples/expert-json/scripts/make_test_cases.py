@@ -19,9 +19,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from collect_data import check_answer  # noqa: E402
 from json_domains import DOMAINS, HELDOUT_DOMAINS  # noqa: E402
-from json_tasks import make_example  # noqa: E402
+from json_tasks import check_answer, make_example  # noqa: E402
 
 OUT = HERE.parent / "tests" / "test_cases.json"
 QUOTA = {"basic": 3, "edge": 3, "hard": 2}
