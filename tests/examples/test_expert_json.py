@@ -171,3 +171,34 @@ def test_dataset_prepare_on_the_example(tmp_path, gen):
     first = json.loads((work / "datasets" / "train.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
     assert "<think>" not in first["text"] and first["messages"][2]["content"].startswith("{")
+
+
+# ---------------------------------------------------------------- the hand-written evaluation set
+@pytest.fixture(scope="module")
+def handwritten():
+    return json.loads((EXPERT / "tests" / "handwritten_cases.json").read_text(encoding="utf-8"))["test_cases"]
+
+
+def test_handwritten_cases_are_well_formed_and_fit_the_grammar(handwritten):
+    from expertkit.evaluation.cases import load_cases
+    from expertkit.runtime.grammar import compile_for_text, read_grammar, text_matches_grammar
+    from expertkit.runtime.grammar_slots import GrammarSlot, fill_slots
+
+    assert len(handwritten) >= 20 and {c["category"] for c in handwritten} == {"basic", "edge", "hard"}
+    assert len(load_cases(EXPERT / "tests" / "handwritten_cases.json")) == len(handwritten)
+    grammar = read_grammar(EXPERT / "grammar.gbnf")
+    slot = GrammarSlot("root", "system", kind="json_schema")
+    for c in handwritten:
+        messages = [{"role": "system", "content": c["system"]}, {"role": "user", "content": c["input"]}]
+        jsonschema.validate(json.loads(c["expected_output"]), slot.schema(messages))
+        assert text_matches_grammar(compile_for_text(fill_slots(grammar, [slot], messages)), c["expected_output"]), c["id"]
+
+
+def test_handwritten_cases_stay_out_of_every_training_path(handwritten, domains, train_examples):
+    domain_names = {c["id"].rsplit("_", 1)[0] for c in handwritten}
+    assert not domain_names & set(domains.DOMAINS)
+    texts = {e["instruction"] for e in train_examples}
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (*SCRIPTS.glob("*.py"), EXPERT / "preprocess.py"))
+    for c in handwritten:
+        assert c["input"] not in texts and c["input"][:40] not in sources, c["id"]
+
