@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test test-fast test-latest lint demo clean
+.PHONY: setup test test-fast test-latest lint demo demo-json clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,10 @@ lint: setup
 
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/demo.py
+
+# the same workflow on the second example expert, examples/expert-json (text -> JSON under a JSON Schema)
+demo-json: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/demo.py --expert json
 
 clean:
 	rm -rf $(VENV) $(LATEST) demo-out .pytest_cache

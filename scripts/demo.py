@@ -168,4 +168,13 @@ def summary(package: Path, answer: dict, train_wall: float, total: float, test_c
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the guide's workflow end to end on an example expert")
+    parser.add_argument("--expert", choices=("sql", "json"), default="sql", help="examples/expert-<name> (default: sql)")
+    if parser.parse_args().expert == "json":
+        from demo_json import main as main_json  # scripts/demo_json.py (`make demo-json`)
+
+        main_json()
+    else:
+        main()

@@ -88,3 +88,45 @@ def test_serve_load_prints_every_key(tiny_llama_dir, capsys):
     assert {"clients", "requests", "errors", "p50_ms", "p99_ms", "ttft_p50_ms", "completion_tokens_per_s",
             "speedup_vs_serial"} <= set(result)
     assert result["errors"] == 0 and result["requests"] == 2
+
+
+def test_compose_bench_measures_each_suite_under_each_chain(tiny_llama_dir, tmp_path, capsys):
+    """Two tiny experts named like the examples, each with its own suite and grammar; the table has every chain."""
+    import json
+    import shutil
+
+    from tests.runtime.expert_factory import case, make_lora, manifest_dict
+
+    adapter = make_lora(tiny_llama_dir, tmp_path / "lora", seed=1)
+    dirs = {}
+    for name, grammar, decoding in (
+        ("expert-json", 'root ::= "{}"\n', {"grammar_slots": {"root": {"message": "system", "kind": "json_schema"}}}),
+        ("expert-sql", 'root ::= "SELECT 1;"\n', {"enable_thinking": False}),
+    ):
+        d = tmp_path / name
+        shutil.copytree(adapter, d)
+        raw = {**manifest_dict(tiny_llama_dir, use_grammar=True, **decoding), "name": name}
+        raw["constraints"] = {"load_order": 6}
+        (d / "manifest.json").write_text(json.dumps(raw))
+        (d / "grammar.gbnf").write_text(grammar)
+        dirs[name] = d
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    json_cases = tmp_path / "json_cases.json"
+    json_cases.write_text(json.dumps({"test_cases": [case(f"j{i}", {"ok": True}, match="json_equal", system="Schema:\n" + json.dumps(schema))
+                                                     for i in range(3)]}))
+    sql_cases = tmp_path / "sql_cases.json"
+    sql_cases.write_text(json.dumps({"test_cases": [case("s1", "SELECT 1;")]}))
+    bench = _load("compose")
+    args = ["--json-expert", str(dirs["expert-json"]), "--sql-expert", str(dirs["expert-sql"]), "--json-cases", str(json_cases),
+            "--sql-cases", str(sql_cases), "--limit", "2", "--json"]
+    assert bench.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {r["chain"]: r for r in out["rows"]}
+    assert list(rows) == bench.DEFAULT_CHAINS and out["cases"] == {"expert-json": 2, "expert-sql": 1}
+    assert set(rows["expert-json"]["suites"]) == {"expert-json"} and set(rows["expert-sql+expert-json"]["suites"]) == {"expert-json", "expert-sql"}
+    assert rows["expert-sql"]["suites"]["expert-sql"]["accuracy"] == 1.0  # the grammar allows only the right answer
+    # equal load_order: the last-named expert decides the decoding, so the other suite runs under a foreign grammar
+    assert rows["expert-sql+expert-json"]["decided_by"]["settings"] == "expert-json"
+    assert rows["expert-json+expert-sql"]["suites"]["expert-sql"]["accuracy"] == 1.0
+    assert rows["expert-sql+expert-json"]["suites"]["expert-sql"]["accuracy"] == 0.0
+    assert "| `expert-sql+expert-json` | expert-json |" in out["markdown"]

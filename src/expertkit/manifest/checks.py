@@ -116,8 +116,10 @@ def _decoding(m: Manifest) -> list[Problem]:
     for rule, slot in d.grammar_slots.items():
         if not RULE_NAME.match(rule):
             out.append(Problem(f"training.decoding.grammar_slots.{rule}", "is not a grammar rule name (letters, digits, _ and -)"))
+        if slot.kind == "values" and not slot.pattern:
+            out.append(Problem(f"training.decoding.grammar_slots.{rule}.pattern", "is required for a values slot (a regular expression)"))
         try:
-            re.compile(slot.pattern)
+            re.compile(slot.pattern or "")
         except re.error as exc:
             out.append(Problem(f"training.decoding.grammar_slots.{rule}.pattern", f"is not a regular expression: {exc}"))
     return out

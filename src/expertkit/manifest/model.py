@@ -211,7 +211,11 @@ class TrainingConfig(Section):
 
 class GrammarSlotSpec(Section):
     message: Literal["system", "user", "prompt"] = Field(description="Where to look: the system message, the last user message, or every message.")
-    pattern: str = Field(description="Regular expression (multi-line mode); with groups, the first group that matched is the value.")
+    pattern: str | None = Field(None, description="Regular expression (multi-line mode); with groups, the first group that matched is the value. "
+                                "Required for kind values; for json_schema it narrows where the schema is (default: the whole message).")
+    kind: Literal["values", "json_schema"] = Field(
+        "values", description="values: the rule becomes the alternation of the matches; json_schema: the rule becomes the grammar "
+        "of the JSON Schema the message carries (its first JSON object), so the answer is an object valid under it.")
 
 
 class Decoding(Section):

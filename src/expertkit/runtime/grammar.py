@@ -106,6 +106,20 @@ def compile_grammar(text: str, tokenizer_info: Any, source: str = "grammar", roo
         raise GrammarError(f"{source}: grammar does not compile: {_clean(str(exc))}") from None
 
 
+def json_schema_gbnf(schema: dict[str, Any], strict: bool = True) -> str:
+    """GBNF text of xgrammar's grammar for a JSON Schema: compact JSON (`", "` and `": "`), properties
+    in schema order; ``strict`` forbids properties the schema does not list. One conversion for the
+    server's response_format and for json_schema grammar slots."""
+    import json
+
+    import xgrammar as xgr
+
+    try:
+        return str(xgr.Grammar.from_json_schema(json.dumps(schema), strict_mode=strict, any_whitespace=False))
+    except Exception as exc:  # xgrammar raises RuntimeError/ValueError with its parser's message
+        raise GrammarError(f"can't be compiled: {_clean(str(exc)).splitlines()[0][:300]}") from None
+
+
 def tokenizer_info(tokenizer: Any, vocab_size: int, stop_token_ids: list[int]) -> Any:
     """xgrammar's view of a HF tokenizer; ``vocab_size`` is the model's logits width."""
     import xgrammar as xgr

@@ -11,13 +11,22 @@ definition in the grammar file is replaced by the alternation of the expression'
 that message (the first group that matched, when the pattern has groups). The file's own
 definition is the fallback: it is what `text_matches_grammar` checks, and it stays when nothing
 matches, so a prompt in an unexpected shape is constrained no worse than without slots.
+
+A slot of kind ``json_schema`` fills its rule with the grammar of a JSON Schema the message
+carries (the first JSON object in it; with a pattern, the first group of its first match that
+parses): a format expert whose system message states the wanted object's schema is held to
+exactly that schema, per request, as the server's ``response_format`` json_schema is. The
+schema's rules are renamed under the slot (``root__...``) so they can't collide with the file's.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from expertkit.data.chat_format import Message
 from expertkit.errors import GrammarError
@@ -31,13 +40,16 @@ class GrammarSlot:
 
     rule: str
     source: str
-    pattern: str
+    pattern: str = ""
+    kind: str = "values"  # "values": literal alternatives; "json_schema": the grammar of a schema in the message
+
+    def _texts(self, messages: Sequence[Message]) -> list[str]:
+        texts = [m["content"] for m in messages if self.source == "prompt" or m["role"] == self.source]
+        return texts[-1:] if self.source == "user" else texts  # the question being answered, not earlier turns
 
     def values(self, messages: Sequence[Message]) -> list[str]:
         """The distinct matches in first-seen order (a stable grammar text caches well)."""
-        texts = [m["content"] for m in messages if self.source == "prompt" or m["role"] == self.source]
-        if self.source == "user":
-            texts = texts[-1:]  # the question being answered, not earlier turns
+        texts = self._texts(messages)
         regex = re.compile(self.pattern, re.M)
         found: dict[str, None] = {}
         for text in texts:
@@ -47,6 +59,32 @@ class GrammarSlot:
                 if value:
                     found.setdefault(value, None)
         return list(found)
+
+    def schema(self, messages: Sequence[Message]) -> dict[str, Any] | None:
+        """json_schema slots: the first JSON object the message carries (see the module doc), or None."""
+        for text in self._texts(messages):
+            spans = ([next((g for g in m.groups() if g), m.group(0)) for m in re.finditer(self.pattern, text, re.M)]
+                     if self.pattern else [text])
+            for span in spans:
+                found = first_json_object(span)
+                if found is not None:
+                    return found
+        return None
+
+
+def first_json_object(text: str) -> dict[str, Any] | None:
+    """The first ``{...}`` in ``text`` that parses as a JSON object."""
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return value
+        start = text.find("{", start + 1)
+    return None
 
 
 def rule_span(text: str, rule: str) -> tuple[int, int] | None:
@@ -82,10 +120,33 @@ def gbnf_literal(value: str) -> str:
 def fill_slots(grammar: str, slots: Sequence[GrammarSlot], messages: Sequence[Message]) -> str:
     """The grammar text for one request: each slot rule narrowed to the prompt's values."""
     for slot in slots:
-        values = slot.values(messages)
         span = rule_span(grammar, slot.rule)
+        if slot.kind == "json_schema":
+            schema = slot.schema(messages)
+            if schema is None or span is None:
+                continue  # keep the file's definition
+            grammar = f"{grammar[:span[0]]}{slot.rule} ::= {slot.rule}__root\n{grammar[span[1]:]}".rstrip("\n")
+            grammar += "\n" + schema_rules(json.dumps(schema), slot.rule) + "\n"
+            continue
+        values = slot.values(messages)
         if not values or span is None:
             continue  # keep the file's definition
         body = " | ".join(gbnf_literal(v) for v in values)
         grammar = f"{grammar[:span[0]]}{slot.rule} ::= {body}\n{grammar[span[1]:]}"
     return grammar
+
+
+_EBNF_NAME = re.compile(r'("(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\])|([A-Za-z_][A-Za-z0-9_]*)')
+
+
+@lru_cache(maxsize=256)
+def schema_rules(schema_json: str, rule: str) -> str:
+    """The GBNF rules of a JSON Schema, every rule name prefixed with ``rule__`` (root: ``rule__root``)."""
+    from expertkit.runtime.grammar import json_schema_gbnf
+
+    try:
+        text = json_schema_gbnf(json.loads(schema_json))
+    except GrammarError as exc:
+        raise GrammarError(f"training.decoding.grammar_slots.{rule}: the prompt's JSON Schema {exc.message}",
+                           hint="give a valid JSON Schema (an object) in the message, or turn the grammar off") from None
+    return _EBNF_NAME.sub(lambda m: m.group(1) or f"{rule}__{m.group(2)}", text)

@@ -9,12 +9,13 @@ grammar and are dropped with it.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from expertkit.errors import GrammarError
+from expertkit.runtime.grammar import json_schema_gbnf
 from expertkit.serve.errors import APIError
 from expertkit.serve.protocol import ChatCompletionRequest
 
@@ -49,11 +50,9 @@ def grammar_text(req: ChatCompletionRequest) -> tuple[str | None, str | None]:
         return str(xg.Grammar.builtin_json_grammar()), "response_format"
     schema = fmt.json_schema.schema_ if fmt.json_schema else None
     try:
-        return str(xg.Grammar.from_json_schema(json.dumps(schema), strict_mode=fmt.json_schema.strict is not False,
-                                                 any_whitespace=False)), "response_format"
-    except Exception as exc:  # xgrammar raises RuntimeError/ValueError with its parser's message
-        raise APIError(400, f"response_format.json_schema.schema can't be compiled: {str(exc).splitlines()[0][:300]}",
-                       param="response_format") from None
+        return json_schema_gbnf(schema, strict=fmt.json_schema.strict is not False), "response_format"
+    except GrammarError as exc:
+        raise APIError(400, f"response_format.json_schema.schema {exc.message}", param="response_format") from None
 
 
 def grammar_overrides(req: ChatCompletionRequest, files: GrammarFiles) -> dict[str, Any]:
