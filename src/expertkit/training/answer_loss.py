@@ -31,8 +31,8 @@ class AnswerLoss:
 
 
 def supports_answer_loss(model: Any) -> bool:
-    """False for prompt-learning PEFT models (virtual tokens shift every position)."""
-    config = getattr(model, "active_peft_config", None)
+    """False for prompt-learning PEFT models (virtual tokens shift every position), wrapped in DDP or not."""
+    config = getattr(unwrap_ddp(model), "active_peft_config", None)
     return not getattr(config, "is_prompt_learning", False)
 
 
@@ -51,13 +51,47 @@ def answer_only_loss(model: Any, inputs: dict, num_items_in_batch: Any = None) -
         from expertkit.training.head_loss import head_loss
 
         decoder, weight = fused
-        hidden = decoder(**model_inputs, use_cache=False).last_hidden_state[keep]
-        total, entropy, correct = head_loss(hidden, weight, targets)
+
+        def decoder_and_head() -> Any:
+            hidden = decoder(**model_inputs, use_cache=False).last_hidden_state[keep]
+            return head_loss(hidden, weight, targets)
+
+        total, entropy, correct = as_forward(model, decoder_and_head)
     else:
         total, entropy, correct = _logits_loss(model, model_inputs, keep, targets)
     denominator = keep.sum() if num_items_in_batch is None else num_items_in_batch
     loss = total / torch.as_tensor(denominator, device=total.device).clamp(min=1)
     return AnswerLoss(loss=loss, num_valid=keep.sum(), num_correct=correct, entropy_sum=entropy)
+
+
+def unwrap_ddp(model: Any) -> Any:
+    """The module inside a DistributedDataParallel wrapper (what ``accelerate``/``torchrun`` training gets), else ``model``."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def as_forward(model: Any, compute: Any) -> Any:
+    """``compute()``, run as the forward of ``model``'s DDP wrapper when there is one.
+
+    DDP reduces gradients only after a call through its own forward (``_pre_forward`` readies the
+    reducer, ``_post_forward`` arms it for backward); a decoder call that bypasses it trains each
+    rank on its own gradients. So, for this one call, the wrapped module's forward is ``compute``
+    (an instance attribute shadows the class's method; any instance forward, e.g. accelerate's
+    autocast wrapper, is put back after).
+    """
+    inner = unwrap_ddp(model)
+    if inner is model:
+        return compute()
+    own = inner.__dict__.get("forward")
+    inner.forward = compute
+    try:
+        return model()
+    finally:
+        if own is None:
+            del inner.forward
+        else:
+            inner.forward = own
 
 
 def _logits_loss(model: Any, model_inputs: dict, keep: Any, targets: Any) -> tuple[Any, Any, Any]:
@@ -88,9 +122,10 @@ def fused_head(model: Any) -> tuple[Any, Any] | None:
     """``(decoder, head weight)`` when the logits are exactly ``hidden @ W.T`` on CPU in float32, else None.
 
     Only for a verified architecture with a plain linear head (see VERIFIED_HEAD_ARCHITECTURES),
-    only for a model we hold unwrapped (a PEFT model or a transformers one): under DDP, FSDP or
-    DeepSpeed the call has to go through the wrapper's forward, which syncs gradients or gathers
-    shards, so those runs keep the model's own head. EXPERT_DISABLE_SPEEDUPS=head_loss turns it off.
+    only for a PEFT or transformers model, bare or in DDP (``as_forward`` then runs it through the
+    wrapper's forward, so gradients are still reduced across ranks). FSDP and DeepSpeed shard or
+    gather the weights in their own forward, so those runs keep the model's own head.
+    EXPERT_DISABLE_SPEEDUPS=head_loss turns it off.
     """
     import torch
     from transformers import PreTrainedModel
@@ -100,6 +135,7 @@ def fused_head(model: Any) -> tuple[Any, Any] | None:
     if not speedup_enabled("head_loss"):
         return None
 
+    model = unwrap_ddp(model)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if not isinstance(base, PreTrainedModel):
         return None
