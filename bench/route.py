@@ -184,6 +184,7 @@ def evaluate(routers: dict, cases: list[dict], repeats: int, threads: dict[str, 
                      **{f"accuracy_{h}": round(sum(v) / max(1, len(v)), 4) for h, v in part.items()},
                      "abstain_accuracy": round(sum(ok[c["id"]][0] for c in abstain) / max(1, len(abstain)), 4),
                      "latency_ms_p50": round(percentile(times[name], 0.5), 3), "latency_ms_p99": round(percentile(times[name], 0.99), 3),
+                     "latency_ms_p90": round(percentile(times[name], 0.9), 3), "latency_ms_max": round(max(times[name]), 3),
                      "cpu_ms_p50": round(percentile(cpu[name], 0.5), 3), "cpu_ms_p99": round(percentile(cpu[name], 0.99), 3),
                      "by_kind": {k: round(v, 4) for k, v in by_kind.items()},
                      "wrong": [{"id": c["id"], "expected": c["expected"], "got": ok[c["id"]][1]} for c in cases if not ok[c["id"]][0]]}

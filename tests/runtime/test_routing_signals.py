@@ -122,3 +122,19 @@ def test_explain_names_the_base_rule(embedder):
 
     decision = Router([sql_profile(embedder)], embedder, base_prompts=BASE).route("Is sql hard to learn?")
     assert "nearer the base model's prompts" in _evidence(decision.scores[0])
+
+
+def test_an_expert_whose_own_prompts_look_like_the_base_prompts_still_gets_them(embedder):
+    """Per-expert calibration: the base rule's margin comes down to what the expert's own training
+    prompts reach, so a poetry expert is not kept out of poetry requests by the base prompts' poem."""
+    manifest = Manifest.model_validate({"name": "expert-poem", "version": "0.1.0", "base_models": [{"name": "m"}],
+                                        "routing": {"keywords": ["poem"]}})
+    train = [(None, "Tell me a poem about cats."), (None, "A poem about the weather."), (None, "Tell me a poem."),
+             (None, "A poem about cats.")]
+    data = parse_routing(build_routing_members(train, "poems", embedder, source="t", source_sha256=""))
+    base = (*BASE, "A poem, please.", "Tell me a poem about the weather.", "Poem about how to learn.")
+    router = Router([profile_from_manifest(manifest, routing=data), sql_profile(embedder)], embedder, base_prompts=base)
+    assert router._gate["expert-poem"] < BASE_MARGIN and router._gate["expert-sql"] == BASE_MARGIN
+    decision = router.route("Tell me a poem about cats and the weather.")
+    assert decision.experts == ["expert-poem"] and not decision.scores[0].nearer_base
+    assert router.route("Is sql hard to learn?").experts == []  # the SQL expert's rule is unchanged

@@ -25,7 +25,9 @@ a score: the router still routes by the manifest alone. Two rules keep an expert
 else matched: any exclude_keyword, and, when the embedder can tell, a request that is not nearer
 the expert's examples than the base model's prompts by `BASE_MARGIN` and brings no system message
 like the expert's (`nearer_base`): a question that shares the expert's words but not its task
-("is SQL hard to learn?") goes to the base model. The best expert is chosen when its score
+("is SQL hard to learn?") goes to the base model. That margin is calibrated per expert on its
+own training prompts (`_own_gate`): an expert whose own prompts look like the base prompts gets a
+lower one, so the rule can't keep it out of its own kind of request. The best expert is chosen when its score
 reaches `threshold`; with top_k > 1, others within `CHAIN_RATIO` of the best join the chain, which
 then goes through the constraint resolver like a named composition. Ties (equal to 2 decimals)
 go to the higher `routing.priority`, then the name.
@@ -64,6 +66,21 @@ CHAIN_RATIO = 0.8
 
 def _top_mean(sims: np.ndarray) -> float:
     return float(np.sort(sims)[::-1][:NEAREST].mean())
+
+
+def _own_gate(examples: np.ndarray, base: np.ndarray) -> float:
+    """The base-model rule's margin for one expert, from its own training prompts: `BASE_MARGIN`, or
+    less when the expert's own prompts look like the base prompts (a poetry or a tone expert): then
+    the margin its prompts reach in one case in ten (each scored against the others, leave-one-out),
+    so the rule never keeps out most of the expert's own kind of request."""
+    if len(examples) < 2:
+        return BASE_MARGIN
+    own = examples @ examples.T
+    np.fill_diagonal(own, -np.inf)
+    k = min(NEAREST, len(examples) - 1)
+    own_top = np.sort(own, axis=1)[:, ::-1][:, :k].mean(axis=1)
+    base_top = np.sort(examples @ base.T, axis=1)[:, ::-1][:, :NEAREST].mean(axis=1)
+    return float(min(BASE_MARGIN, np.quantile(own_top - base_top, 0.1)))
 
 
 def _band(value: float, band: tuple[float, float]) -> float:
@@ -151,6 +168,7 @@ class Router:
         self._systems: dict[str, np.ndarray] = {}
         self._descriptions: dict[str, np.ndarray] = {}
         self._base: np.ndarray | None = None
+        self._gate: dict[str, float] = {}  # per expert: the margin below which a request goes to the base model
         self._prepare(base_prompts)
 
     def _prepare(self, base_prompts: Sequence[str]) -> None:
@@ -175,6 +193,7 @@ class Router:
             self._descriptions.update({p.name: row for p, row in zip(missing, rows, strict=True)})
         if self.embedder is not None and self._examples and base_prompts:
             self._base = self.embedder.embed(list(base_prompts))
+            self._gate = {name: _own_gate(rows, self._base) for name, rows in self._examples.items() if len(rows)}
 
     @classmethod
     def from_registry(cls, embedder: Any = "default", *, threshold: float = DEFAULT_THRESHOLD) -> Router:
@@ -236,7 +255,7 @@ class Router:
         s.similarity["base"] = query["base"]
         margin = s.similarity["examples"] - query["base"]
         s.signals["examples"] = _band(margin, MARGIN_BAND)
-        s.nearer_base = margin < BASE_MARGIN and not s.signals.get("system")
+        s.nearer_base = margin < self._gate.get(name, BASE_MARGIN) and not s.signals.get("system")
 
     def _decide(self, scores: list[ExpertScore], top_k: int) -> RouteDecision:
         best = scores[0].score if scores else 0.0
