@@ -149,9 +149,11 @@ class Runtime:
 
     def _get_router(self) -> Any:
         if self._router is None:
+            from expertkit.models.gguf import quiet_progress_bars
             from expertkit.runtime.routing import Router
 
-            self._router = Router.from_registry()
+            with quiet_progress_bars():  # the library never prints
+                self._router = Router.from_registry()
         return self._router
 
     def attach(self, expert: Expert) -> str:

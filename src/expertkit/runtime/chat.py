@@ -289,6 +289,8 @@ def memory(engine: Any) -> dict[str, Any]:
 
 
 def _registry_router() -> Any:
+    from expertkit.models.gguf import quiet_progress_bars
     from expertkit.runtime.routing import Router
 
-    return Router.from_registry()
+    with quiet_progress_bars():  # loading the embedding model must not draw a bar in the conversation
+        return Router.from_registry()
