@@ -78,6 +78,36 @@ def test_streaming_chunks_end_with_usage_and_match_the_answer(client):
     assert text.strip() == whole.choices[0].message.content
 
 
+def test_n_choices_are_indexed_decoded_in_one_batch_and_usage_sums_them(client):
+    one = client.chat.completions.create(model="expert-json", messages=user(), max_tokens=5, temperature=0, extra_body=NO_THINK)
+    three = client.chat.completions.create(model="expert-json", messages=user(), max_tokens=5, temperature=0, n=3,
+                                           extra_body=NO_THINK)
+    assert [c.index for c in three.choices] == [0, 1, 2]
+    assert {c.message.content for c in three.choices} == {one.choices[0].message.content}  # greedy: n equal answers
+    assert three.usage.prompt_tokens == one.usage.prompt_tokens  # the prompt is counted once, as OpenAI does
+    assert three.usage.completion_tokens == 3 * one.usage.completion_tokens
+    assert three.model_extra["expertkit"]["batch_size"] == 3
+    sampled = client.chat.completions.create(model="expert-json", messages=user(), max_tokens=4, temperature=1.0, seed=3, n=2,
+                                             extra_body=NO_THINK)
+    assert len(sampled.choices) == 2 and all(c.finish_reason in ("stop", "length") for c in sampled.choices)
+
+
+def test_n_streamed_choices_interleave_by_index_and_end_with_one_usage(client):
+    stream = client.chat.completions.create(model="expert-json", messages=user(), max_tokens=5, temperature=0, n=2, stream=True,
+                                            stream_options={"include_usage": True}, extra_body=NO_THINK)
+    chunks = list(stream)
+    text, finals = {0: "", 1: ""}, {}
+    for c in chunks:
+        for ch in c.choices:
+            text[ch.index] += ch.delta.content or ""
+            if ch.finish_reason:
+                finals[ch.index] = ch.finish_reason
+    whole = client.chat.completions.create(model="expert-json", messages=user(), max_tokens=5, temperature=0, extra_body=NO_THINK)
+    assert text[0].strip() == text[1].strip() == whole.choices[0].message.content and set(finals) == {0, 1}
+    assert [c for c in chunks if c.usage] == [chunks[-1]] and chunks[-1].choices == []
+    assert chunks[-1].usage.completion_tokens == 2 * whole.usage.completion_tokens
+
+
 def test_raw_sse_ends_with_done(server):
     with httpx.stream("POST", f"{server.url}/v1/chat/completions", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60,
                       json={"model": "base", "messages": user(), "max_tokens": 2, "stream": True, **NO_THINK}) as res:
@@ -157,7 +187,7 @@ def test_auto_routes_and_reports_scores(client):
     ({"max_tokens": 0}, 400, "max_tokens"),
     ({"max_tokens": 10**6}, 400, "max_tokens"),
     ({"max_tokens": 4000}, 400, "max_tokens"),
-    ({"n": 2}, 400, "n"),
+    ({"n": 9}, 400, "n"),  # above the test server's --max-queue 8
     ({"logprobs": True}, 400, "logprobs"),
     ({"tools": [{"type": "function", "function": {"name": "f"}}]}, 400, "tools"),
     ({"frobnicate": 1}, 400, "frobnicate"),

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from expertkit.errors import ExpertError, GrammarError
 from expertkit.runtime.prompts import Request as EngineRequest
 from expertkit.serve.errors import APIError, body, to_api_error
-from expertkit.serve.protocol import ChatCompletionRequest, chunk, completion, completion_id, usage
+from expertkit.serve.protocol import ChatCompletionRequest, choice, chunk, completion, completion_id, usage
 from expertkit.serve.scheduler import Job, QueueFull
 from expertkit.serve.structured import grammar_overrides
 
@@ -62,16 +62,38 @@ def _job_error(exc: BaseException, req: ChatCompletionRequest) -> APIError:
     return err
 
 
-async def _next(queue: asyncio.Queue, http: Request, state: Any, job: Job) -> tuple[Any, ...] | None:
-    """The job's next event, or None when the client went away (the job is cancelled then)."""
-    while True:
-        try:
-            return await asyncio.wait_for(queue.get(), POLL_S)
-        except TimeoutError:
-            if await http.is_disconnected():
-                state.scheduler.cancel(job)
-                state.metrics.cancelled.inc()
-                return None
+class _Choices:
+    """The ``n`` jobs of one request (one per choice), their events on one queue as ``(index, event)``."""
+
+    def __init__(self, state: Any, job: Job, n: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.state, self.queue = state, asyncio.Queue()
+        self.jobs = [job] + [Job(job.request, dict(job.overrides), deliver=job.deliver, seed=job.seed) for _ in range(n - 1)]
+        for i, each in enumerate(self.jobs):
+            each.deliver = lambda event, i=i: loop.call_soon_threadsafe(self.queue.put_nowait, (i, event))
+
+    def cancel(self, *, client_left: bool = True) -> None:
+        """Stop every unfinished choice: the client left (counted as a cancellation), or one choice failed."""
+        for job in self.jobs:
+            if not job.finished:
+                self.state.scheduler.cancel(job)
+                job.finished = not client_left
+        if client_left:
+            self.state.metrics.cancelled.inc()
+
+    @property
+    def finished(self) -> bool:
+        return all(job.finished for job in self.jobs)
+
+    async def next(self, http: Request) -> tuple[int, tuple[Any, ...]] | None:
+        """The next ``(index, event)``, or None when the client went away (every choice is cancelled then)."""
+        while True:
+            try:
+                return await asyncio.wait_for(self.queue.get(), POLL_S)
+            except TimeoutError:
+                if await http.is_disconnected():
+                    self.cancel()
+                    return None
 
 
 def _extra(meta: dict[str, Any], gen: Any) -> dict[str, Any]:
@@ -98,59 +120,74 @@ def _record(state: Any, kind: str, stream: bool, meta: dict[str, Any], gen: Any,
 async def chat_completions(req: ChatCompletionRequest, http: Request) -> Response:
     state = http.app.state.serve
     job, kind = build_job(state, req)
-    queue: asyncio.Queue = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-    job.deliver = lambda event: loop.call_soon_threadsafe(queue.put_nowait, event)
+    n = req.n or 1
+    if n > state.scheduler.max_queue:
+        raise APIError(400, f"n {n} is above this server's queue of {state.scheduler.max_queue}", param="n")
+    choices = _Choices(state, job, n)
     started = time.perf_counter()
     try:
-        state.scheduler.submit(job)
+        state.scheduler.submit(*choices.jobs)  # all n choices or none: QueueFull means retry the request
     except QueueFull as exc:
         raise APIError(503, f"{exc}; retry later", code="queue_full",
                        headers={"Retry-After": str(state.config.retry_after)}) from None
-    event = await _next(queue, http, state, job)
-    if event is None:
-        return Response(status_code=499)
-    if event[0] == "error":
-        raise _job_error(event[1], req)
-    meta = event[1]
-    if req.stream:
-        include = bool(req.stream_options and req.stream_options.include_usage)
-        return _JobStream(state, job, _sse(state, job, queue, req, kind, meta, started, include))
-    first, thought = None, []
-    while True:
-        event = await _next(queue, http, state, job)
+    metas: dict[int, Any] = {}
+    early: list[tuple[int, tuple[Any, ...]]] = []  # deltas of a choice already running while another waits for its batch
+    while len(metas) < n:
+        event = await choices.next(http)
         if event is None:
             return Response(status_code=499)
-        if event[0] == "delta":
+        if event[1][0] == "error":
+            choices.cancel(client_left=False)
+            raise _job_error(event[1][1], req)
+        if event[1][0] == "meta":
+            metas[event[0]] = event[1][1]
+        else:
+            early.append(event)
+    if req.stream:
+        include = bool(req.stream_options and req.stream_options.include_usage)
+        return _JobStream(choices, _sse(state, choices, early, req, kind, metas, started, include))
+    return await _answer(state, choices, early, req, kind, metas, started, http)
+
+
+async def _answer(state: Any, choices: _Choices, early: list, req: ChatCompletionRequest, kind: str,
+                  metas: dict[int, Any], started: float, http: Request) -> Response:
+    """The non-streamed answer: every choice indexed, usage summed over them (the prompt counted once)."""
+    first, thought, gens = None, {i: [] for i in metas}, {}
+    while len(gens) < len(metas):
+        event = early.pop(0) if early else await choices.next(http)
+        if event is None:
+            return Response(status_code=499)
+        i, (what, *rest) = event
+        if what == "delta":
             first = first or time.perf_counter()
-            if event[1] == "reasoning":
-                thought.append(event[2])  # kept when the think block never closed (the budget ran out)
-        elif event[0] == "error":
-            raise _job_error(event[1], req)
-        elif event[0] == "done":
-            gen, job.finished = event[1], True
-            _record(state, kind, False, meta, gen, started, first)
-            reasoning = gen.reasoning if gen.reasoning is not None else "".join(thought) or None
-            answer = completion(completion_id(), req.model, gen.answer, reasoning, gen.finish_reason,
-                                usage(meta["prompt_tokens"], gen.tokens), _extra(meta, gen))
-            return JSONResponse(answer)
+            if rest[0] == "reasoning":
+                thought[i].append(rest[1])  # kept when the think block never closed (the budget ran out)
+        elif what == "error":
+            choices.cancel(client_left=False)
+            raise _job_error(rest[0], req)
+        elif what == "done":
+            gens[i], choices.jobs[i].finished = rest[0], True
+            _record(state, kind, False, metas[i], rest[0], started, first)
+    out = [choice(i, g.answer, g.reasoning if g.reasoning is not None else "".join(thought[i]) or None, g.finish_reason)
+           for i, g in sorted(gens.items())]
+    spent = usage(metas[0]["prompt_tokens"], sum(g.tokens for g in gens.values()))
+    return JSONResponse(completion(completion_id(), req.model, out, spent, _extra(metas[0], gens[0])))
 
 
 class _JobStream(StreamingResponse):
-    """SSE whose job is cancelled the moment sending fails (the client left): Starlette stops iterating
+    """SSE whose jobs are cancelled the moment sending fails (the client left): Starlette stops iterating
     the body then but leaves closing the generator to the garbage collector."""
 
-    def __init__(self, state: Any, job: Job, events: AsyncIterator[str]) -> None:
+    def __init__(self, choices: _Choices, events: AsyncIterator[str]) -> None:
         super().__init__(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        self._state, self._job = state, job
+        self._choices = choices
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            if not self._job.finished:
-                self._state.scheduler.cancel(self._job)
-                self._state.metrics.cancelled.inc()
+            if not self._choices.finished:
+                self._choices.cancel()
             await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
@@ -158,31 +195,32 @@ def _data(obj: Any) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
 
-async def _sse(state: Any, job: Job, queue: asyncio.Queue, req: ChatCompletionRequest, kind: str, meta: dict[str, Any],
+async def _sse(state: Any, choices: _Choices, early: list, req: ChatCompletionRequest, kind: str, metas: dict[int, Any],
                started: float, include_usage: bool) -> AsyncIterator[str]:
-    """OpenAI's chunk sequence: role, content/reasoning_content deltas, finish_reason, [usage], [DONE].
-    A client that goes away is noticed by `_JobStream`, which cancels the job."""
-    cid, created, done, first = completion_id(), int(time.time()), False, None
-    use = (lambda n: usage(meta["prompt_tokens"], n)) if include_usage else (lambda n: None)
-    try:
-        yield _data(chunk(cid, req.model, created, {"role": "assistant", "content": ""}))
-        while not done:
-            event = await queue.get()
-            if event[0] == "delta":
-                first = first or time.perf_counter()
-                field = "reasoning_content" if event[1] == "reasoning" else "content"
-                yield _data(chunk(cid, req.model, created, {field: event[2]}))
-            elif event[0] == "error":
-                err = _job_error(event[1], req)
-                state.metrics.error(err.status)
-                yield _data(body(err.status, err.message, err.param, err.code))
-                done = True
-            else:
-                gen, done = event[1], True
-                _record(state, kind, True, meta, gen, started, first)
-                yield _data(chunk(cid, req.model, created, {}, gen.finish_reason, extra=_extra(meta, gen)))
-                if include_usage:
-                    yield _data(chunk(cid, req.model, created, None, use=use(gen.tokens)))
-        yield "data: [DONE]\n\n"
-    finally:
-        job.finished = done
+    """OpenAI's chunk sequence: per choice a role chunk, content/reasoning_content deltas and its finish_reason
+    (choices interleave, each chunk names its index); then [usage], [DONE]. A client that goes away is noticed
+    by `_JobStream`, which cancels the jobs."""
+    cid, created, first, left, tokens = completion_id(), int(time.time()), None, set(metas), 0
+    for i in sorted(metas):
+        yield _data(chunk(cid, req.model, created, {"role": "assistant", "content": ""}, index=i))
+    while left:
+        i, (what, *rest) = early.pop(0) if early else await choices.queue.get()
+        if what == "delta":
+            first = first or time.perf_counter()
+            field = "reasoning_content" if rest[0] == "reasoning" else "content"
+            yield _data(chunk(cid, req.model, created, {field: rest[1]}, index=i))
+        elif what == "error":
+            err = _job_error(rest[0], req)
+            state.metrics.error(err.status)
+            yield _data(body(err.status, err.message, err.param, err.code))
+            choices.cancel(client_left=False)
+            break
+        elif what == "done":
+            gen, choices.jobs[i].finished = rest[0], True
+            left.discard(i)
+            tokens += gen.tokens
+            _record(state, kind, True, metas[i], gen, started, first)
+            yield _data(chunk(cid, req.model, created, {}, gen.finish_reason, extra=_extra(metas[i], gen), index=i))
+    if include_usage and not left:
+        yield _data(chunk(cid, req.model, created, None, use=usage(metas[0]["prompt_tokens"], tokens)))
+    yield "data: [DONE]\n\n"

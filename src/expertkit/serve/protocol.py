@@ -83,8 +83,6 @@ class ChatCompletionRequest(BaseModel):
 
     def unsupported(self) -> tuple[str, str] | None:
         """(parameter, why) for the first field set to something this server can't do."""
-        if (self.n or 1) > 1:
-            return "n", "only n=1 is supported (send n requests; they are batched together)"
         for name in ("frequency_penalty", "presence_penalty"):
             if getattr(self, name):
                 return name, f"{name} is not supported (only 0)"
@@ -127,18 +125,20 @@ def finish_reason(engine_reason: str) -> str:
     return "length" if engine_reason == "length" else "stop"
 
 
-def completion(cid: str, model: str, answer: str, reasoning: str | None, reason: str, use: dict[str, int],
-               extra: dict[str, Any]) -> dict[str, Any]:
+def choice(index: int, answer: str, reasoning: str | None, reason: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": answer, "reasoning_content": reasoning}
+    return {"index": index, "message": message, "logprobs": None, "finish_reason": finish_reason(reason)}
+
+
+def completion(cid: str, model: str, choices: list[dict[str, Any]], use: dict[str, int], extra: dict[str, Any]) -> dict[str, Any]:
     return {"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(reason)}],
-            "usage": use, "expertkit": extra}
+            "choices": choices, "usage": use, "expertkit": extra}
 
 
 def chunk(cid: str, model: str, created: int, delta: dict[str, Any] | None, reason: str | None = None,
-          use: dict[str, int] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One `chat.completion.chunk`; ``delta`` None is the usage-only closing chunk (no choices)."""
-    choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None,
+          use: dict[str, int] | None = None, extra: dict[str, Any] | None = None, index: int = 0) -> dict[str, Any]:
+    """One `chat.completion.chunk` for choice ``index``; ``delta`` None is the usage-only closing chunk (no choices)."""
+    choices = [] if delta is None else [{"index": index, "delta": delta, "logprobs": None,
                                          "finish_reason": None if reason is None else finish_reason(reason)}]
     out: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices}
     if use is not None:

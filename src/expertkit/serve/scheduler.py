@@ -71,13 +71,16 @@ class Scheduler:
         """Jobs waiting for a batch."""
         return sum(isinstance(item, Job) for item in self._pending)
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job, *more: Job) -> None:
+        """Queue ``job`` (and ``more``: the other choices of an n > 1 request, all or none, in one go so
+        the worker finds them together and decodes them in one batch)."""
+        jobs = (job, *more)
         with self._cond:
             if self._stopping:
                 raise QueueFull("the server is shutting down")
-            if self.depth >= self.max_queue:
+            if self.depth + len(jobs) > self.max_queue:
                 raise QueueFull(f"the queue is full ({self.max_queue} waiting)")
-            self._pending.append(job)
+            self._pending.extend(jobs)
             self._cond.notify()
 
     def cancel(self, job: Job) -> None:
