@@ -255,7 +255,10 @@ class Router:
         s.similarity["base"] = query["base"]
         margin = s.similarity["examples"] - query["base"]
         s.signals["examples"] = _band(margin, MARGIN_BAND)
-        s.nearer_base = margin < self._gate.get(name, BASE_MARGIN) and not s.signals.get("system")
+        # a system message that can't be compared (a package made before routing/ kept system
+        # messages) may be the expert's input: the rule can't tell, so it stays out of the way
+        undecided = query.get("system") is not None and name not in self._systems
+        s.nearer_base = not undecided and margin < self._gate.get(name, BASE_MARGIN) and not s.signals.get("system")
 
     def _decide(self, scores: list[ExpertScore], top_k: int) -> RouteDecision:
         best = scores[0].score if scores else 0.0
