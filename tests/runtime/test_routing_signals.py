@@ -138,3 +138,12 @@ def test_an_expert_whose_own_prompts_look_like_the_base_prompts_still_gets_them(
     decision = router.route("Tell me a poem about cats and the weather.")
     assert decision.experts == ["expert-poem"] and not decision.scores[0].nearer_base
     assert router.route("Is sql hard to learn?").experts == []  # the SQL expert's rule is unchanged
+
+
+def test_an_older_package_is_not_kept_out_of_a_request_whose_system_message_it_cannot_compare(embedder):
+    profile = sql_profile(embedder)
+    profile.routing.systems = None
+    router = Router([profile], embedder, base_prompts=BASE)
+    with_system = router.route("Is sql hard to learn?", "Dialect: sqlite\nSchema:\nusers(id)").scores[0]
+    assert not with_system.nearer_base and with_system.score > 0  # the schema may be its input: no rule
+    assert router.route("Is sql hard to learn?").scores[0].nearer_base

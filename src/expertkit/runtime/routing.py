@@ -215,7 +215,8 @@ class Router:
             return {}
         sys_text = system_text(system) if self._systems else None
         rows = self.embedder.embed([routing_text(prompt, system)] + ([sys_text] if sys_text else []))
-        query: dict[str, Any] = {"user": rows[0], "system": rows[1] if sys_text else None}
+        query: dict[str, Any] = {"user": rows[0], "system": rows[1] if sys_text else None,
+                                 "has_system": system_text(system) is not None}
         if self._base is not None:
             query["base"] = _top_mean(self._base @ rows[0])
         return query
@@ -255,7 +256,10 @@ class Router:
         s.similarity["base"] = query["base"]
         margin = s.similarity["examples"] - query["base"]
         s.signals["examples"] = _band(margin, MARGIN_BAND)
-        s.nearer_base = margin < self._gate.get(name, BASE_MARGIN) and not s.signals.get("system")
+        # a system message that can't be compared (a package made before routing/ kept system
+        # messages) may be the expert's input: the rule can't tell, so it stays out of the way
+        undecided = query["has_system"] and name not in self._systems
+        s.nearer_base = not undecided and margin < self._gate.get(name, BASE_MARGIN) and not s.signals.get("system")
 
     def _decide(self, scores: list[ExpertScore], top_k: int) -> RouteDecision:
         best = scores[0].score if scores else 0.0
