@@ -93,7 +93,7 @@ def test_answers_fit_their_schema_and_its_grammar(train_examples, cases):
     """The answer text is exactly what the json_schema slot's grammar allows for the system message."""
     from expertkit.manifest.loader import load_manifest
     from expertkit.runtime.grammar import compile_for_text, read_grammar, text_matches_grammar
-    from expertkit.runtime.grammar_slots import fill_slots
+    from expertkit.runtime.grammar_slots import GrammarSlot, fill_slots
     from expertkit.runtime.settings import settings_from_manifest
 
     settings = settings_from_manifest(load_manifest(EXPERT / "manifest.json"))
@@ -101,11 +101,12 @@ def test_answers_fit_their_schema_and_its_grammar(train_examples, cases):
     grammar = read_grammar(settings.grammar_file)
     rows = [(e["input"], e["instruction"], e["output"]) for e in random.Random(3).sample(train_examples, 150)]
     rows += [(c["system"], c["input"], c["expected_output"]) for c in cases]
+    copying = (GrammarSlot("root", "system", kind="json_schema", copy_from="user"),)  # every value is in the text
     for system, text, answer in rows:
         messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
         jsonschema.validate(json.loads(answer), json.loads(system.split("\n", 1)[1]))
-        compiled = compile_for_text(fill_slots(grammar, settings.grammar_slots, messages))
-        assert text_matches_grammar(compiled, answer), answer
+        for slots in (settings.grammar_slots, copying):
+            assert text_matches_grammar(compile_for_text(fill_slots(grammar, slots, messages)), answer), answer
     fallback = compile_for_text(grammar)  # no schema in the system message: any compact JSON object
     assert all(text_matches_grammar(fallback, answer) for _, _, answer in rows[:20])
 

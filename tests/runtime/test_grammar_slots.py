@@ -174,3 +174,38 @@ def test_engine_answers_follow_each_rows_own_schema(tiny_llama_dir, tiny_adapter
             jsonschema.validate(json.loads(gen.answer), schema)
         else:  # a random tiny model may run out of tokens inside a string; what it wrote is still the schema's prefix
             assert gen.answer.startswith('{"' + next(iter(schema["properties"])) + '": '), gen.answer
+
+
+def test_copy_from_limits_strings_and_numbers_to_what_the_message_says():
+    import json
+
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": ["integer", "null"]},
+                                               "fee": {"type": "number"}, "tags": {"type": "array", "items": {"type": "string"}},
+                                               "mood": {"type": "string", "enum": ["calm", "wild"]}},
+              "required": ["name", "n", "fee", "tags", "mood"]}
+    chat = [{"role": "system", "content": json.dumps(schema)},
+            {"role": "user", "content": 'Meet Dr. Lee, 3 cats, fee $21.50, low -5 C; loves walks, "shy".'}]
+    slot = GrammarSlot("root", "system", kind="json_schema", copy_from="user")
+    compiled = compile_for_text(fill_slots(JSON_FALLBACK, [slot], chat))
+    for ok in ('{"name": "Dr. Lee", "n": 3, "fee": 21.50, "tags": ["loves walks", "shy"], "mood": "wild"}',  # words, trailing punctuation off
+               '{"name": "Lee", "n": null, "fee": 21.5, "tags": [], "mood": "calm"}', '{"name": "cats", "n": -5, "fee": -5, "tags": [], "mood": "calm"}'):
+        assert text_matches_grammar(compiled, ok), ok
+    for wrong in ('{"name": "Bob", "n": 3, "fee": 21.5, "tags": [], "mood": "calm"}',  # a word the text lacks
+                  '{"name": "Lee", "n": 4, "fee": 21.5, "tags": [], "mood": "calm"}',  # a number the text lacks
+                  '{"name": "Lee", "n": 21.5, "fee": 21.5, "tags": [], "mood": "calm"}'):  # a decimal is no integer
+        assert not text_matches_grammar(compiled, wrong), wrong
+    plain = compile_for_text(fill_slots(JSON_FALLBACK, [slot], [chat[0], {"role": "user", "content": ""}]))  # nothing to copy
+    assert text_matches_grammar(plain, '{"name": "Bob", "n": 7, "fee": 1.5, "tags": ["x"], "mood": "calm"}')
+
+
+def test_copy_from_only_on_json_schema_slots(tmp_path):
+    import json
+
+    from expertkit.errors import ManifestError
+    from expertkit.manifest.loader import load_manifest
+    from tests.runtime.expert_factory import manifest_dict
+
+    raw = manifest_dict(tmp_path, grammar_slots={"t": {"message": "user", "pattern": "(x)", "copy_from": "user"}})
+    (tmp_path / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ManifestError, match=r"grammar_slots\.t\.copy_from: only applies to a json_schema slot"):
+        load_manifest(tmp_path / "manifest.json")

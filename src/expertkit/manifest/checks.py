@@ -116,6 +116,8 @@ def _decoding(m: Manifest) -> list[Problem]:
     for rule, slot in d.grammar_slots.items():
         if not RULE_NAME.match(rule):
             out.append(Problem(f"training.decoding.grammar_slots.{rule}", "is not a grammar rule name (letters, digits, _ and -)"))
+        if slot.copy_from and slot.kind != "json_schema":
+            out.append(Problem(f"training.decoding.grammar_slots.{rule}.copy_from", "only applies to a json_schema slot"))
         if slot.kind == "values" and not slot.pattern:
             out.append(Problem(f"training.decoding.grammar_slots.{rule}.pattern", "is required for a values slot (a regular expression)"))
         try:

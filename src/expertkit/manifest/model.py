@@ -216,6 +216,9 @@ class GrammarSlotSpec(Section):
     kind: Literal["values", "json_schema"] = Field(
         "values", description="values: the rule becomes the alternation of the matches; json_schema: the rule becomes the grammar "
         "of the JSON Schema the message carries (its first JSON object), so the answer is an object valid under it.")
+    copy_from: Literal["system", "user", "prompt"] | None = Field(
+        None, description="json_schema only: the object's strings may only be sequences of this message's words and its numbers "
+        "only numbers the message writes (enums, booleans and null are untouched): an extraction can't invent a value.")
 
 
 class Decoding(Section):

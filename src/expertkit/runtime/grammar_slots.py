@@ -42,6 +42,7 @@ class GrammarSlot:
     source: str
     pattern: str = ""
     kind: str = "values"  # "values": literal alternatives; "json_schema": the grammar of a schema in the message
+    copy_from: str = ""  # json_schema: strings and numbers only from this message ("user", "system", "prompt")
 
     def _texts(self, messages: Sequence[Message]) -> list[str]:
         texts = [m["content"] for m in messages if self.source == "prompt" or m["role"] == self.source]
@@ -125,8 +126,11 @@ def fill_slots(grammar: str, slots: Sequence[GrammarSlot], messages: Sequence[Me
             schema = slot.schema(messages)
             if schema is None or span is None:
                 continue  # keep the file's definition
+            rules = schema_rules(json.dumps(schema), slot.rule)
+            if slot.copy_from:
+                rules = copy_values(rules, slot.rule, GrammarSlot(slot.rule, slot.copy_from)._texts(messages))
             grammar = f"{grammar[:span[0]]}{slot.rule} ::= {slot.rule}__root\n{grammar[span[1]:]}".rstrip("\n")
-            grammar += "\n" + schema_rules(json.dumps(schema), slot.rule) + "\n"
+            grammar += "\n" + rules + "\n"
             continue
         values = slot.values(messages)
         if not values or span is None:
@@ -150,3 +154,36 @@ def schema_rules(schema_json: str, rule: str) -> str:
         raise GrammarError(f"training.decoding.grammar_slots.{rule}: the prompt's JSON Schema {exc.message}",
                            hint="give a valid JSON Schema (an object) in the message, or turn the grammar off") from None
     return _EBNF_NAME.sub(lambda m: m.group(1) or f"{rule}__{m.group(2)}", text)
+
+
+_WORD = re.compile(r"\S+")
+_NUMBER = re.compile(r"(?:(?<![\w-])-)?(?<![\d.])\d+(?:\.\d+)?(?![\d])")
+
+
+def copy_values(rules: str, rule: str, texts: list[str]) -> str:
+    """Schema rules whose strings are sequences of the texts' words (each also without its trailing
+    punctuation) and whose numbers are numbers the texts write; a kind the texts have none of keeps
+    the schema's own rule. Enums, booleans and null are untouched."""
+    words: dict[str, None] = {}
+    for token in (w for text in texts for w in _WORD.findall(text)):
+        for variant in (token, token.rstrip(".,;:!?)"), token.strip("()[]\"'.,;:!?")):
+            if variant:
+                words.setdefault(json.dumps(variant, ensure_ascii=False)[1:-1], None)
+    found = [n for text in texts for n in _NUMBER.findall(text) if not re.match(r"-?0\d", n)]
+    numbers = [v for n in found for v in (n, json.dumps(float(n)) if "." in n else n)]  # 21.50 as written and as 21.5
+    integers = [n for n in numbers if "." not in n]
+    bodies = {
+        "basic_string": f'"\\"" ({rule}__copy_word (" " {rule}__copy_word)*)? "\\""' if words else None,
+        "copy_word": " | ".join(gbnf_literal(w) for w in words) if words else None,
+        "basic_integer": " | ".join(gbnf_literal(n) for n in dict.fromkeys(integers)) if integers else None,
+        "basic_number": " | ".join(gbnf_literal(n) for n in dict.fromkeys(numbers)) if numbers else None,
+    }
+    for name, body in bodies.items():
+        if body is None:
+            continue
+        full = f"{rule}__{name}"
+        found = rule_span(rules, full)
+        line = f"{full} ::= {body}\n"
+        rules = rules + "\n" + line if found is None else rules[:found[0]] + line + rules[found[1]:]
+    return rules.rstrip("\n")
+

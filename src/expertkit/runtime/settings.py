@@ -95,7 +95,7 @@ def settings_from_manifest(loaded: Any) -> DecodingSettings:
         enable_thinking=dec.enable_thinking,
         use_grammar=dec.use_grammar,
         grammar_file=grammar_path(loaded.model, loaded.base_dir),
-        grammar_slots=tuple(GrammarSlot(rule, slot.message, slot.pattern or "", slot.kind) for rule, slot in dec.grammar_slots.items()),
+        grammar_slots=tuple(GrammarSlot(rule, slot.message, slot.pattern or "", slot.kind, slot.copy_from or "") for rule, slot in dec.grammar_slots.items()),
         reasoning_rule=dec.reasoning_rule,
     )
     settings.check()
