@@ -45,3 +45,21 @@ def test_train_under_accelerate_launch_and_ddp_world_size_1(make_expert, tiny_ll
         assert (tmp_path / summary["final"]["path"] / "adapter_model.safetensors").is_file()
         seen[name] = summary["config"]["effective"]["distributed_type"]
     assert seen["ddp"] == "MULTI_CPU"
+
+
+def test_readme_launch_configs_load_in_accelerate(tmp_path):
+    """The DDP/FSDP/DeepSpeed configs README gives for GPUs are ones `accelerate launch --config_file` reads."""
+    import re
+
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Scaling training out"):readme.index("## Running experts on vLLM")]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    seen = {}
+    for i, block in enumerate(blocks):
+        (tmp_path / f"{i}.yaml").write_text(block)
+        config = ClusterConfig.from_yaml_file(str(tmp_path / f"{i}.yaml"))  # unknown keys raise
+        seen[str(config.distributed_type.value)] = config
+    assert set(seen) == {"MULTI_GPU", "FSDP", "DEEPSPEED"}
+    assert seen["FSDP"].fsdp_config["fsdp_version"] == 2 and seen["DEEPSPEED"].deepspeed_config["zero_stage"] == 2

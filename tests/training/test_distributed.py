@@ -73,6 +73,7 @@ def test_two_ranks_train_write_once_resume_and_match_one_process(make_expert, ti
     first = _torchrun([*train_args, "--max-steps", "2"], tmp_path, tmp_path / "spy", "first")
     (run_dir,) = (tmp_path / "ddp").iterdir()
     assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-2"]
+    assert [e["event"] for e in first].count("start") == 1  # events come from rank 0 only
     resumed = _torchrun([*train_args, "--resume"], tmp_path, tmp_path / "spy", "resumed")
 
     # one process, the same global batch (2 ranks x 4 rows), straight through the 4 steps

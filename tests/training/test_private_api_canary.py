@@ -120,3 +120,13 @@ def test_head_loss_model_api(tiny_llama_dir):
     model = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir), dtype=torch.float32)
     assert "logits_to_keep" in inspect.signature(model.forward).parameters
     assert callable(model.get_decoder) and callable(model.get_output_embeddings) and callable(model.config.get_text_config)
+
+
+def test_ddp_forward_calls_the_wrapped_module():
+    """answer_loss.as_forward runs the CPU head as the DDP wrapper's forward by shadowing the wrapped module's
+    ``forward``: that needs DDP to reach it through ``self.module(...)`` between its pre- and post-forward."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    forward = inspect.getsource(DistributedDataParallel.forward)
+    assert "_pre_forward(" in forward and "_post_forward(" in forward and "_run_ddp_forward(" in forward
+    assert "self.module(*inputs, **kwargs)" in inspect.getsource(DistributedDataParallel._run_ddp_forward)

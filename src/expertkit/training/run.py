@@ -210,9 +210,10 @@ def _run(setup: _Setup, opts: TrainOptions, sink: EventSink, warn: Any, warnings
     setup.run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.clean_stale(setup.run_dir)
     rejects = _write_rejects(setup, [train_split, val_split], sink)
-    sink({"event": "start", "run_dir": str(setup.run_dir), "adapter": plan.method.name, "base_model": setup.spec.name,
-          "device": base.device, "examples": len(train_split.rows), "packing": packing,
-          "resumed_from": str(setup.resume_from) if setup.resume_from else None})
+    if trainer.is_world_process_zero():  # one start line per launch, not one per rank
+        sink({"event": "start", "run_dir": str(setup.run_dir), "adapter": plan.method.name, "base_model": setup.spec.name,
+              "device": base.device, "examples": len(train_split.rows), "packing": packing,
+              "resumed_from": str(setup.resume_from) if setup.resume_from else None})
     started = time.monotonic()
     tokens_before = _tokens_in(setup.resume_from)
     trainer.train(resume_from_checkpoint=str(setup.resume_from) if setup.resume_from else None)
