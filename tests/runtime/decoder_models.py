@@ -35,15 +35,17 @@ def load(model_dir: Path):
     return AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
 
 
-def make_adapter(model_dir: Path, out: Path, kind: str, seed: int, targets: list[str] | None = None) -> Path:
-    """A random adapter of ``kind`` (lora | dora | ia3 | prompt) saved in PEFT format (LoRA/DoRA on ``targets``)."""
+def make_adapter(model_dir: Path, out: Path, kind: str, seed: int, targets: list[str] | None = None,
+                 layers: list[int] | None = None) -> Path:
+    """A random adapter of ``kind`` (lora | dora | ia3 | prompt) saved in PEFT format (LoRA/DoRA on ``targets``,
+    on the decoder layers ``layers`` only when given: PEFT's layers_to_transform)."""
     from peft import IA3Config, LoraConfig, PromptTuningConfig, get_peft_model
 
     torch.manual_seed(seed)
     model = load(model_dir)
     if kind in ("lora", "dora"):
         config = LoraConfig(r=4, lora_alpha=8, target_modules=targets or ["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
-                            use_dora=kind == "dora", init_lora_weights=False)
+                            use_dora=kind == "dora", init_lora_weights=False, layers_to_transform=layers)
     elif kind == "ia3":
         config = IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"])
     else:

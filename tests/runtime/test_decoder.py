@@ -63,6 +63,21 @@ def test_each_adapter_type_equals_peft(sharp_dirs, adapters, arch, kind):
     assert mixed[:len(prompts)] == reference
 
 
+@pytest.mark.parametrize("kind", ["lora", "dora"])
+def test_lora_on_some_layers_equals_peft(sharp_dirs, tmp_path, kind):
+    """PEFT's layers_to_transform (examples/expert-json adapts only its top layers)."""
+    from peft import PeftModel
+
+    path = make_adapter(sharp_dirs["llama"], tmp_path / kind, kind, seed=7, layers=[1])
+    reference = hf_generate(PeftModel.from_pretrained(load(sharp_dirs["llama"]), str(path)), PROMPTS)
+    decoder = Decoder(load(sharp_dirs["llama"]))
+    decoder.attach("x", path)
+    assert decoder.run(PROMPTS, [(("x", 1.0),)] * len(PROMPTS), max_new_tokens=8, stop_ids=STOP) == reference
+    assert reference != decoder.run(PROMPTS, None, max_new_tokens=8, stop_ids=STOP)
+    mixed = decoder.run([*PROMPTS, PROMPTS[1]], [*[(("x", 1.0),)] * len(PROMPTS), ()], max_new_tokens=8, stop_ids=STOP)
+    assert mixed[:len(PROMPTS)] == reference
+
+
 def test_mixed_batch_rows_equal_each_row_alone(sharp_dirs, adapters):
     decoder = Decoder(load(sharp_dirs["llama"]))
     for kind in ("lora", "dora", "ia3", "prompt"):

@@ -136,9 +136,10 @@ def _check_shape(name: str, where: tuple[int, str], what: str, got: tuple[int, .
 
 
 def _read_lora(name: str, config: dict, tensors: dict[str, torch.Tensor], stack: Any) -> Expert:
-    for key in ("modules_to_save", "layers_to_transform"):
-        if config.get(key):
-            raise UsageError(f"expert {name}: adapter_config {key}={config[key]!r} is not supported by the decoder")
+    # layers_to_transform needs nothing here: deltas are read per tensor found, so the layers it leaves out get none
+    if config.get("modules_to_save"):
+        raise UsageError(f"expert {name}: adapter_config modules_to_save={config['modules_to_save']!r} "
+                         "is not supported by the decoder")
     if config.get("bias", "none") != "none" or config.get("fan_in_fan_out"):
         raise UsageError(f"expert {name}: LoRA bias/fan_in_fan_out adapters are not supported by the decoder")
     alpha, rslora = float(config.get("lora_alpha", 8)), bool(config.get("use_rslora"))
