@@ -31,10 +31,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build(tmp: Path, name: str, model: Path, adapter: Path, *, grammar: str | None = None, **manifest: object) -> Path:
+def build(tmp: Path, name: str, model: Path, adapter: Path, *, grammar: str | None = None, decoding: dict | None = None,
+          fields: dict | None = None, system_prompt: str | None = None, **manifest: object) -> Path:
+    """A packaged tiny expert; ``decoding`` adds to its decoding settings, ``fields`` to its manifest."""
     root = make_expert_dir(tmp / name, name, model, adapter, **manifest)
     data = json.loads((root / "manifest.json").read_text())
-    data["training"]["decoding"] = {"max_new_tokens": 6, "use_grammar": grammar is not None}
+    data.update(fields or {})
+    data["training"]["decoding"] = {"max_new_tokens": 6, "use_grammar": grammar is not None, **(decoding or {})}
+    if system_prompt is not None:
+        data["training"]["dataset"] = {"system_prompt": system_prompt}
     (root / "manifest.json").write_text(json.dumps(data, indent=2))
     if grammar is not None:
         (root / "grammar.gbnf").write_text(grammar)

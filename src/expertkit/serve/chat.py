@@ -99,8 +99,9 @@ class _Choices:
 def _extra(meta: dict[str, Any], gen: Any) -> dict[str, Any]:
     route = meta.get("route")
     scores = {s["expert"]: s["score"] for s in route["scores"]} if route else {}
+    # decided_by: which expert gave the decoding settings ({"settings": None}: the base model's own)
     out = {"experts": meta["experts"], "chain": meta["chain"], "scores": scores, "grammar": meta["grammar"],
-           "batch_size": gen.batch_size if gen is not None else None}
+           "decided_by": meta["decided_by"], "batch_size": gen.batch_size if gen is not None else None}
     if route:
         out["route"] = {"experts": route["experts"], "confidence": route["confidence"], "threshold": route["threshold"]}
     return out

@@ -1,7 +1,9 @@
 """Build the engine for a server and run it under uvicorn.
 
-The first served expert's manifest names the base model; the others attach to the same base
-(the pool refuses an expert made for another base). uvicorn owns the signals: on SIGTERM/SIGINT
+The first served expert's manifest names the base model; every expert attaches to that base
+(the pool refuses one made for another base). The engine's own settings are the neutral defaults
+(`runtime.launch`): ``model="base"`` answers as the model itself, not under the first expert's
+grammar, thinking switch or system prompt; each expert or composition brings its own per request. uvicorn owns the signals: on SIGTERM/SIGINT
 it stops accepting connections, lets in-flight requests finish (streams included), then the
 app's lifespan ends the engine worker, and `run` returns (exit 0).
 """
@@ -30,13 +32,11 @@ def served_specs(experts: list[str] | None) -> list[str]:
 
 def build_engine(specs: list[str], *, device: str = "auto", backend: str = "decoder") -> tuple[Any, str]:
     """(engine with every spec attached, the base model's name)."""
-    from expertkit.runtime.engine import InferenceEngine
-    from expertkit.runtime.pool import installed_dir
+    from expertkit.runtime.launch import open_engine
 
-    first = installed_dir(specs[0])
-    engine = InferenceEngine.from_manifest(first / "manifest.json", first, device=device, backend=backend)
+    engine = open_engine(specs[0], device=device, backend=backend)
     try:
-        for spec in specs[1:]:
+        for spec in specs:
             engine.attach(spec)
         base_name = engine.base.resolved.name
     except BaseException:
