@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from expertkit.cli.options import BackendOpt, DeviceOpt, JsonOpt, ThreadsOpt, use_threads
+from expertkit.cli.options import BackendOpt, DeviceOpt, JsonOpt, MaxNewTokensOpt, SystemOpt, ThreadsOpt, use_threads
 from expertkit.cli.output import Output
 
 
@@ -19,10 +19,10 @@ def ask(
     expert: Annotated[str, typer.Argument(
         help="Installed expert NAME[@VERSION], several joined by + (optional :WEIGHT each), or an expert directory.")],
     question: Annotated[str, typer.Argument(help="The user message.")],
-    system: Annotated[str | None, typer.Option("--system", help="System message (e.g. the schema); default: the expert's.")] = None,
+    system: SystemOpt = None,
     no_grammar: Annotated[bool, typer.Option("--no-grammar", help="Decode without the expert's grammar.")] = False,
     base_only: Annotated[bool, typer.Option("--base", help="Answer with the base model (no expert) for comparison.")] = False,
-    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", help="Override decoding.max_new_tokens.")] = None,
+    max_new_tokens: MaxNewTokensOpt = None,
     device: DeviceOpt = "auto",
     backend: BackendOpt = "decoder",
     threads: ThreadsOpt = None,

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from expertkit.cli.options import DeviceOpt, JsonOpt, ThreadsOpt, use_threads
+from expertkit.cli.options import DeviceOpt, JsonOpt, MaxNewTokensOpt, SystemOpt, ThreadsOpt, use_threads
 from expertkit.cli.output import Output, esc
 
 PROMPT = "you> "
@@ -37,8 +37,8 @@ def chat(
         help="Installed expert NAME[@VERSION], several joined by + (optional :WEIGHT each); none: the base model.")] = None,
     auto: Annotated[bool, typer.Option("--auto", help="Let the router choose the expert(s) for each message.")] = False,
     prompt: Annotated[str | None, typer.Option("--prompt", help="Answer this one message and exit (scriptable).")] = None,
-    system: Annotated[str | None, typer.Option("--system", help="System message (e.g. the schema); default: the expert's.")] = None,
-    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", min=1, help="Override decoding.max_new_tokens.")] = None,
+    system: SystemOpt = None,
+    max_new_tokens: MaxNewTokensOpt = None,
     no_grammar: Annotated[bool, typer.Option("--no-grammar", help="Decode without the experts' grammar.")] = False,
     think: Annotated[bool | None, typer.Option("--think/--no-think", help="Reason first, or answer directly (default: the manifest's).")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", min=0.0, max=5.0, help="Sampling temperature, 0 = greedy (default: the manifest's).")] = None,

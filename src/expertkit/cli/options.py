@@ -18,6 +18,11 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 BackendOpt = Annotated[
     str, typer.Option("--backend", help="decoder (fast, default; falls back to hf where it can't) or hf (transformers + PEFT).")
 ]
+SystemOpt = Annotated[str | None, typer.Option("--system", help="System message (e.g. the schema); default: the expert's.")]
+# min 1: a budget of 0 tokens is refused at parse time, not read as "the manifest's" or as nothing
+MaxNewTokensOpt = Annotated[
+    int | None, typer.Option("--max-new-tokens", min=1, help="Override training.decoding.max_new_tokens.")
+]
 # numpy and torch take seeds below 2**32: a bigger one is refused here, not silently wrapped
 SeedOpt = Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed (default: from the manifest).")]
 ThreadsOpt = Annotated[

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from expertkit.cli.options import BackendOpt, DeviceOpt, JsonOpt, ManifestOpt, ModelOpt, ThreadsOpt, use_threads
+from expertkit.cli.options import BackendOpt, DeviceOpt, JsonOpt, ManifestOpt, MaxNewTokensOpt, ModelOpt, ThreadsOpt, use_threads
 from expertkit.cli.output import Output, esc
 
 
@@ -35,7 +35,7 @@ def test(
     checkpoints: Annotated[Path | None, typer.Option(
         "--checkpoints", help="Test every checkpoint-N in this directory and pick the best to package.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Cases generated together (left-padded batch).")] = 8,
-    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", min=1, help="Override training.decoding.max_new_tokens.")] = None,
+    max_new_tokens: MaxNewTokensOpt = None,
     grammar: Annotated[bool | None, typer.Option(
         "--grammar/--no-grammar", help="Constrain answers with the grammar (default: training.decoding.use_grammar).")] = None,
     model: ModelOpt = None,
