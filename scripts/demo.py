@@ -69,29 +69,41 @@ def set_max_steps(steps: int) -> None:
     update_manifest(WORK / "manifest.json", edit)
 
 
+def prepare_and_train(stages: int, collect: str) -> float:
+    """Stages 1-5 of every demo, in the scratch copy at ``WORK``: base model, data (``collect`` says
+    how it is made), validate, dataset prepare, train (DEMO_MAX_STEPS shortens it). Returns the
+    training's wall time in seconds."""
+    if os.environ.get("DEMO_MAX_STEPS"):
+        set_max_steps(int(os.environ["DEMO_MAX_STEPS"]))
+    stage(f"1/{stages} base model: one-time conversion of the embedded SmolLM2-135M-Instruct")
+    run(CLI, "models", "prepare")
+    stage(f"2/{stages} collect data ({collect})")
+    run(str(BIN / "python"), "scripts/collect_data.py")
+    stage(f"3/{stages} validate the manifest")
+    run(CLI, "validate", "--manifest", "manifest.json")
+    stage(f"4/{stages} prepare the dataset")
+    run(CLI, "dataset", "prepare", "--manifest", "manifest.json")
+    stage(f"5/{stages} train")
+    t0 = time.monotonic()
+    run(CLI, "train", "--manifest", "manifest.json", "--dataset", "datasets/train.jsonl", "--output", "weights/")
+    return time.monotonic() - t0
+
+
+def category_args() -> list[str]:
+    """``--category`` for `test` when DEMO_CATEGORY (e.g. basic) is set: the CI's reduced run tests one
+    category of each suite and stays bounded."""
+    return ["--category", os.environ["DEMO_CATEGORY"]] if os.environ.get("DEMO_CATEGORY") else []
+
+
 def main() -> None:
     started = time.monotonic()
     home = Path(os.environ.get("EXPERT_HOME") or Path.home() / ".expert").expanduser()
     stage("scratch copy of examples/expert-sql -> demo-out/expert-sql")
     fresh_copy()
-    if os.environ.get("DEMO_MAX_STEPS"):
-        set_max_steps(int(os.environ["DEMO_MAX_STEPS"]))
-    stage("1/12 base model: one-time conversion of the embedded SmolLM2-135M-Instruct")
-    run(CLI, "models", "prepare")
-    stage("2/12 collect data (deterministic generator, held-out schemas kept for tests)")
-    run(str(BIN / "python"), "scripts/collect_data.py")
-    stage("3/12 validate the manifest")
-    run(CLI, "validate", "--manifest", "manifest.json")
-    stage("4/12 prepare the dataset")
-    run(CLI, "dataset", "prepare", "--manifest", "manifest.json")
-    stage("5/12 train")
-    t0 = time.monotonic()
-    run(CLI, "train", "--manifest", "manifest.json", "--dataset", "datasets/train.jsonl", "--output", "weights/")
-    train_wall = time.monotonic() - t0
+    train_wall = prepare_and_train(12, "deterministic generator, held-out schemas kept for tests")
     stage("6/12 test: the generated held-out suite, then the hand-written set, each against the base model")
     adapter = "weights/smollm2-135m-instruct/final"
-    # DEMO_CATEGORY (e.g. basic) tests one category of each suite: the CI's reduced run stays bounded
-    only = ["--category", os.environ["DEMO_CATEGORY"]] if os.environ.get("DEMO_CATEGORY") else []
+    only = category_args()
     raw = capture(CLI, "test", "--manifest", "manifest.json", "--adapter", adapter, "--compare-base", "--json", *only, ok=(0, 1))
     (WORK / "report-generated.json").write_text(raw)  # per-case answers of the generated suite, for reading failures
     generated = json.loads(raw)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import demo
-from demo import BIN, CLI, OUT, ROOT, SKIP, capture, run, stage
+from demo import CLI, OUT, ROOT, SKIP, capture, run, stage
 
 EXAMPLE = ROOT / "examples" / "expert-json"
 WORK = OUT / "expert-json"
@@ -41,23 +41,10 @@ def main() -> None:
     home = Path(os.environ.get("EXPERT_HOME") or Path.home() / ".expert").expanduser()
     stage("scratch copy of examples/expert-json -> demo-out/expert-json")
     fresh_copy()
-    if os.environ.get("DEMO_MAX_STEPS"):
-        demo.set_max_steps(int(os.environ["DEMO_MAX_STEPS"]))
-    stage("1/11 base model: one-time conversion of the embedded SmolLM2-135M-Instruct")
-    run(CLI, "models", "prepare")
-    stage("2/11 collect data (deterministic generator; six domains held out for the tests)")
-    run(str(BIN / "python"), "scripts/collect_data.py")
-    stage("3/11 validate the manifest")
-    run(CLI, "validate", "--manifest", "manifest.json")
-    stage("4/11 prepare the dataset")
-    run(CLI, "dataset", "prepare", "--manifest", "manifest.json")
-    stage("5/11 train")
-    t0 = time.monotonic()
-    run(CLI, "train", "--manifest", "manifest.json", "--dataset", "datasets/train.jsonl", "--output", "weights/")
-    train_wall = time.monotonic() - t0
+    train_wall = demo.prepare_and_train(11, "deterministic generator; six domains held out for the tests")
     stage("6/11 test on the held-out domains, against the base model with the same schema grammar")
     adapter = "weights/smollm2-135m-instruct/final"
-    only = ["--category", os.environ["DEMO_CATEGORY"]] if os.environ.get("DEMO_CATEGORY") else []
+    only = demo.category_args()
     result = json.loads(capture(CLI, "test", "--manifest", "manifest.json", "--adapter", adapter, "--compare-base", *only,
                                 "--update-manifest", "--report", "report.html", "--json", ok=(0, 1)))
     stage("7/11 package")
