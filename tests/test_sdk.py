@@ -57,6 +57,19 @@ def test_generate_stream_and_complete_agree(installed):
             rt.generate("x", experts="expert-nope")
 
 
+def test_base_model_answers_under_no_experts_settings(installed):
+    """The engine loads for expert-sql (a grammar) yet the base model answers as itself (issue #18)."""
+    from expertkit import Runtime
+    from expertkit.runtime.settings import DecodingSettings
+
+    with Runtime(device="cpu") as rt:
+        assert rt.generate("list the users", experts="expert-sql", enable_thinking=False).startswith("SELECT ")
+        base = rt.complete("list the users", max_new_tokens=6)
+        assert base.experts == [] and not base.text.startswith("SELECT ")
+        plan = rt.engine_for().resolve([])
+        assert plan.settings == DecodingSettings() and plan.system_prompt is None
+
+
 def test_auto_routes_and_says_why(installed):
     from expertkit import Runtime
 

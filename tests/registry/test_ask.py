@@ -18,8 +18,10 @@ def test_ask_installed_expert_and_base(cli, make_package):
     assert res.exit_code == 0, res
     hf = json.loads(res.stdout)
     assert hf["backend"] == "hf" and hf["answer"] == out["answer"]  # the reference answers the same
-    res = cli("ask", "expert-askme@0.1.0", "Find all users", "--base", "--max-new-tokens", "4")
+    res = cli("ask", "expert-askme@0.1.0", "Find all users", "--base", "--max-new-tokens", "4", "--json")
     assert res.exit_code == 0, res
+    base = json.loads(res.stdout)  # the base model under the expert's settings, to compare like with like
+    assert base["experts"] == [] and base["decoding"]["decided_by"] == {"settings": "expert-askme"}
     res = cli("ask", "expert-askme", "hi", "--backend", "vllm")
     assert res.exit_code == 2 and "backend 'vllm' is not known" in res.stderr
 

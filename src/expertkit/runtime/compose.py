@@ -247,13 +247,15 @@ class ChainSettings:
                 "temperature": s.temperature}
 
 
-def chain_settings(members: Sequence[tuple[str, Any, str | None]], default: Any, default_system: str | None) -> ChainSettings:
-    """``members``: (name, DecodingSettings or None, system prompt) in application order."""
+def chain_settings(members: Sequence[tuple[str, Any, str | None]], default: Any, default_system: str | None,
+                   default_from: str | None = None) -> ChainSettings:
+    """``members``: (name, DecodingSettings or None, system prompt) in application order; without
+    settings among them, ``default`` applies (``default_from``: the expert it is from, None: nobody's)."""
     import dataclasses
 
     known = [(name, s, sp) for name, s, sp in members if s is not None]
     if not known:
-        return ChainSettings(default, default_system, {"settings": None})
+        return ChainSettings(default, default_system, {"settings": default_from})
     primary, settings, system = known[-1]
     by = {"settings": primary, "grammar": None, "max_new_tokens": primary}
     with_grammar = [(name, s) for name, s, _ in known if s.grammar_file is not None]

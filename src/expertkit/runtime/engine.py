@@ -114,6 +114,8 @@ class InferenceEngine:
         self.base = base  # LoadedBase
         self.tokenizer = base.tokenizer
         self.settings = settings  # for the base model and experts without a manifest
+        # the expert `settings` are from (from_manifest: a base run under them compares like with like); None: defaults
+        self.settings_from: str | None = None
         self.system_prompt = system_prompt
         self.pool = ExpertPool(base, max_experts=max_experts, max_bytes=max_bytes)
         self.grammars = GrammarCache(self.tokenizer, self.vocab_size(), self.stop_token_ids)
@@ -150,6 +152,7 @@ class InferenceEngine:
             settings = settings or expert_settings(loaded, source)
             system = loaded.model.training.dataset.system_prompt
             engine = cls(base, settings, system_prompt=system, backend=backend)
+            engine.settings_from = loaded.model.name
             if source is not None:
                 m = loaded.model
                 engine.pool.attach(source, name=m.name, info=info_from_manifest(m), settings=settings, system_prompt=system).owns_source = opened
@@ -190,7 +193,7 @@ class InferenceEngine:
             self.pool.ensure(chain)
         self.pool.check(chain.key)
         members = [(n, self.pool.get(n).settings, self.pool.get(n).system_prompt) for n in chain.names]
-        cs = chain_settings(members, self.settings, self.system_prompt)
+        cs = chain_settings(members, self.settings, self.system_prompt, self.settings_from)
         settings = cs.settings.override(**overrides) if overrides else cs.settings
         return Resolved(chain, settings, cs.system_prompt, cs.decided_by, sorted(k for k, v in overrides.items() if v is not None))
 

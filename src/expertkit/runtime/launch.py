@@ -1,4 +1,4 @@
-"""The engine a front end (chat, the Python SDK) starts before it knows every expert it will use.
+"""The engine a front end (chat, the Python SDK, serve) starts before it knows every expert it will use.
 
 The engine holds one base model; experts named later attach to it by name (the pool refuses one
 made for another base). The base comes from, in order: the first named expert's manifest
@@ -6,8 +6,9 @@ made for another base). The base comes from, in order: the first named expert's 
 manifest, or the default model (`models.aliases.DEFAULT_MODEL`).
 
 The engine's own settings are the defaults (greedy, no grammar, no system prompt): the base model
-answers as itself, not under the first expert's grammar and system prompt (as `ask --base` does,
-to compare like with like); each expert brings its own settings when it is named.
+answers as itself, not under the first expert's grammar and system prompt (unlike `ask --base` and
+`test --compare-base`, which run it under the expert's settings to compare like with like); each
+expert brings its own settings when it is named.
 """
 
 from __future__ import annotations
