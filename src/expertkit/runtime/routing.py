@@ -122,6 +122,17 @@ class RouteDecision:
     def abstained(self) -> bool:
         return not self.experts
 
+    @property
+    def run(self) -> str | list[str]:
+        """What the engine is asked for: the chosen chain ([] = the base model)."""
+        return list(self.experts)
+
+    def summary(self) -> str:
+        """One line saying who answers and why."""
+        if self.experts:
+            return f"{'+'.join(self.experts)} (router confidence {self.confidence:.2f})"
+        return f"base model (no expert reached {self.threshold:.2f}; confidence {self.confidence:.2f})"
+
     def to_dict(self) -> dict[str, Any]:
         return {"experts": self.experts, "confidence": round(self.confidence, 4), "scores": [s.to_dict() for s in self.scores],
                 "threshold": self.threshold, "embedder": self.embedder}
@@ -202,11 +213,19 @@ class Router:
         return cls(installed_profiles(), _embedder(embedder), threshold=threshold)
 
     def route(self, prompt: str, system: str | None = None, *, top_k: int = 1) -> RouteDecision:
-        query = self._embed(prompt, system)
+        return self._decide(self.score(prompt, system), top_k)
+
+    def score(self, prompt: str, system: str | None = None, names: Sequence[str] | None = None) -> list[ExpertScore]:
+        """Every expert's score for the request (``names``: only those it knows of them), best first;
+        ties (equal to 2 decimals) go to the higher priority, then the name. `route` decides on it;
+        gating (runtime/gating.py) reads it for its candidates alone."""
+        wanted = None if names is None else set(names)
+        profiles = [p for p in self.profiles if wanted is None or p.name in wanted]
+        query = self._embed(prompt, system) if profiles else {}
         texts = {"user": prompt, "system": system or ""}
-        scores = [self._score(p, texts, query) for p in self.profiles]
+        scores = [self._score(p, texts, query) for p in profiles]
         scores.sort(key=lambda s: (-round(s.score, 2), -s.priority, s.name))
-        return self._decide(scores, top_k)
+        return scores
 
     def _embed(self, prompt: str, system: str | None) -> dict[str, Any]:
         """The request's vectors, one embedder call: "user", "system" (when given and some expert has
