@@ -212,6 +212,11 @@ class Router:
         "default" (the default model when installed, else none) or None (manifest signals only)."""
         return cls(installed_profiles(), _embedder(embedder), threshold=threshold)
 
+    @classmethod
+    def from_dirs(cls, paths: Sequence[Any], embedder: Any = "default", *, threshold: float = DEFAULT_THRESHOLD) -> Router:
+        """The experts in these directories (extracted packages, not necessarily installed); ``embedder`` as above."""
+        return cls([profile_from_dir(path) for path in paths], _embedder(embedder), threshold=threshold)
+
     def route(self, prompt: str, system: str | None = None, *, top_k: int = 1) -> RouteDecision:
         return self._decide(self.score(prompt, system), top_k)
 
@@ -302,24 +307,29 @@ def _embedder(embedder: Any) -> Any:
 
 
 def installed_profiles() -> list[ExpertProfile]:
-    """A profile per installed expert (current version), manifest read through the one loader."""
-    from expertkit.manifest.loader import load_manifest
-    from expertkit.packaging.routing_member import read_routing_dir
+    """A profile per installed expert (current version)."""
     from expertkit.registry.store import current_record, read_registry, version_dir
 
     data = read_registry()
-    profiles = []
-    for name in sorted(data["experts"]):
-        version, _ = current_record(data, name)
-        path = version_dir(name, version)
-        loaded = load_manifest(path / "manifest.json", check_files=False)
-        notes: list[str] = []
-        try:
-            routing = read_routing_dir(path)
-        except ExpertError as exc:
-            routing = None
-            notes.append(f"routing data ignored: {exc.message}")
-        profile = profile_from_manifest(loaded.model, routing=routing, path=path)
-        profile.notes += notes
-        profiles.append(profile)
-    return profiles
+    return [profile_from_dir(version_dir(name, current_record(data, name)[0])) for name in sorted(data["experts"])]
+
+
+def profile_from_dir(path: Any) -> ExpertProfile:
+    """The profile of the expert in ``path`` (manifest read through the one loader, its routing/ member
+    when valid: a bad one is noted and ignored, the manifest still routes)."""
+    from pathlib import Path
+
+    from expertkit.manifest.loader import load_manifest
+    from expertkit.packaging.routing_member import read_routing_dir
+
+    path = Path(path)
+    loaded = load_manifest(path / "manifest.json", check_files=False)
+    notes: list[str] = []
+    try:
+        routing = read_routing_dir(path)
+    except ExpertError as exc:
+        routing = None
+        notes.append(f"routing data ignored: {exc.message}")
+    profile = profile_from_manifest(loaded.model, routing=routing, path=path)
+    profile.notes += notes
+    return profile
