@@ -81,6 +81,23 @@ def test_auto_routes_and_says_why(installed):
         assert rt.route("Write a haiku about the sea.").experts == []
 
 
+def test_alternatives_pick_one_expert_per_request_with_its_own_settings(installed):
+    from expertkit import Runtime
+
+    with Runtime(device="cpu") as rt:
+        sql = rt.complete("How many books came out before 1950?", experts="expert-sql|expert-json", system=SQL_SYSTEM,
+                          enable_thinking=False)
+        assert sql.experts == ["expert-sql"] and sql.route.chosen == "expert-sql"
+        assert sql.text.startswith("SELECT ")  # expert-sql's grammar applies: it runs alone, not composed
+        js = rt.complete("Extract the name as JSON: Ana Lima wrote to us.", experts="expert-sql|expert-json",
+                         max_new_tokens=3)
+        assert js.experts == ["expert-json"] and js.route.to_dict()["gate"]["chosen"] == "expert-json"
+        assert "".join(rt.generate("list the users", experts="expert-sql|expert-json", system=SQL_SYSTEM,
+                                   enable_thinking=False, stream=True)).startswith("SELECT ")
+        chat = rt.chat("expert-sql|expert-json", system=SQL_SYSTEM, think=False)
+        assert chat.ask("How many books came out before 1950?").experts == ["expert-sql"]
+
+
 def test_chat_session_from_the_runtime(installed):
     from expertkit import Runtime
 

@@ -1,7 +1,7 @@
 """The Python SDK: ``from expertkit import Runtime, Expert``.
 
 `Runtime` answers prompts with installed experts (named, composed as ``"a+b"``, chosen by the
-router with ``"auto"``, or none: the base model) through the same engine, resolver and router as
+router with ``"auto"`` or among alternatives with ``"a|b"``, or none: the base model) through the same engine, resolver and router as
 `expert-cli ask`, `chat`, `route` and `serve`. It loads the base model on first use, from the
 first experts it is asked for (see `runtime.launch`), and attaches the others as they are named.
 `Expert.load` reads and verifies a ``.expert`` package (digests, manifest, tensors, signature and
@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from expertkit.errors import ManifestError
+from expertkit.runtime.compose import is_gated
 
-AUTO = "auto"
-ExpertsArg = str | Sequence[str] | None  # "a+b:0.5", ["a", "b"], "auto", None or [] = the base model
+AUTO = "auto"  # = runtime.gating.AUTO (not imported: the router module loads numpy, and `import expertkit` must not)
+ExpertsArg = str | Sequence[str] | None  # "a+b:0.5", ["a", "b"], "auto", "a|b", None or [] = the base model
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Completion:
     tokens: int
     finish_reason: str  # stop | length | stop_sequence | cancelled
     latency_ms: float
-    route: Any = None  # the router's `RouteDecision` when experts="auto"
+    route: Any = None  # the router's `RouteDecision` when experts="auto"; a `GateDecision` for "a|b"
 
     def __str__(self) -> str:
         return self.text
@@ -92,7 +93,9 @@ class Runtime:
         as it is generated (closing it early stops decoding).
 
         ``experts``: installed ``NAME[@VERSION]``s composed as ``"a+b"`` (``:WEIGHT`` each) or a list,
-        ``"auto"`` (the router chooses; it may choose the base model), None or ``[]`` (the base model).
+        ``"auto"`` (the router chooses; it may choose the base model), alternatives ``"a|b"`` (the router
+        picks one per request, which runs alone with its own settings; see runtime/gating.py), None or
+        ``[]`` (the base model).
         ``system``: the system message (default: the expert's own). ``settings``: decoding overrides
         (max_new_tokens, temperature, top_p, top_k, enable_thinking, use_grammar, stop_sequences...).
         """
@@ -117,13 +120,14 @@ class Runtime:
 
     def _events(self, prompt: str, experts: ExpertsArg, system: str | None,
                 settings: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        from expertkit.runtime.gating import choose
         from expertkit.runtime.prompts import Request
 
         engine = self.engine_for(experts)
         route = None
-        if experts == AUTO:
-            route = self.route(prompt, system=system)
-            experts = list(route.experts)
+        if experts == AUTO or is_gated(experts):
+            route = choose(experts, self._get_router(), prompt, system, engine.pool.lookup)
+            experts = route.run
         chain = [] if experts is None else experts
         for delta in engine.stream(Request(input=prompt, system=system), experts=chain, **settings):
             if delta.generation is not None:

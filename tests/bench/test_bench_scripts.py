@@ -99,14 +99,15 @@ def test_compose_bench_measures_each_suite_under_each_chain(tiny_llama_dir, tmp_
 
     adapter = make_lora(tiny_llama_dir, tmp_path / "lora", seed=1)
     dirs = {}
-    for name, grammar, decoding in (
-        ("expert-json", 'root ::= "{}"\n', {"grammar_slots": {"root": {"message": "system", "kind": "json_schema"}}}),
-        ("expert-sql", 'root ::= "SELECT 1;"\n', {"enable_thinking": False}),
+    for name, grammar, decoding, keyword in (
+        ("expert-json", 'root ::= "{}"\n', {"grammar_slots": {"root": {"message": "system", "kind": "json_schema"}}}, "boolean"),
+        ("expert-sql", 'root ::= "SELECT 1;"\n', {"enable_thinking": False}, "rows"),
     ):
         d = tmp_path / name
         shutil.copytree(adapter, d)
         raw = {**manifest_dict(tiny_llama_dir, use_grammar=True, **decoding), "name": name}
         raw["constraints"] = {"load_order": 6}
+        raw["routing"] = {"keywords": [keyword]}  # for the a|b row: the router picks per case
         (d / "manifest.json").write_text(json.dumps(raw))
         (d / "grammar.gbnf").write_text(grammar)
         dirs[name] = d
@@ -115,10 +116,10 @@ def test_compose_bench_measures_each_suite_under_each_chain(tiny_llama_dir, tmp_
     json_cases.write_text(json.dumps({"test_cases": [case(f"j{i}", {"ok": True}, match="json_equal", system="Schema:\n" + json.dumps(schema))
                                                      for i in range(3)]}))
     sql_cases = tmp_path / "sql_cases.json"
-    sql_cases.write_text(json.dumps({"test_cases": [case("s1", "SELECT 1;")]}))
+    sql_cases.write_text(json.dumps({"test_cases": [case("s1", "SELECT 1;", input="count the rows")]}))
     bench = _load("compose")
     args = ["--json-expert", str(dirs["expert-json"]), "--sql-expert", str(dirs["expert-sql"]), "--json-cases", str(json_cases),
-            "--sql-cases", str(sql_cases), "--limit", "2", "--json"]
+            "--sql-cases", str(sql_cases), "--limit", "2", "--embedder", "none", "--json"]
     assert bench.main(args) == 0
     out = json.loads(capsys.readouterr().out)
     rows = {r["chain"]: r for r in out["rows"]}
@@ -130,3 +131,9 @@ def test_compose_bench_measures_each_suite_under_each_chain(tiny_llama_dir, tmp_
     assert rows["expert-json+expert-sql"]["suites"]["expert-sql"]["accuracy"] == 1.0
     assert rows["expert-sql+expert-json"]["suites"]["expert-sql"]["accuracy"] == 0.0
     assert "| `expert-sql+expert-json` | expert-json |" in out["markdown"]
+    # alternatives: each case runs on the expert the router picks, alone, so each suite keeps its own figure
+    gated = rows["expert-sql|expert-json"]["suites"]
+    assert gated["expert-sql"]["accuracy"] == 1.0 and gated["expert-sql"]["routed"] == {"expert-sql": 1}
+    assert gated["expert-json"]["routed"] == {"expert-json": 2}
+    assert gated["expert-json"]["accuracy"] == rows["expert-json"]["suites"]["expert-json"]["accuracy"]
+    assert "| `expert-sql\\|expert-json` | the chosen one |" in out["markdown"]

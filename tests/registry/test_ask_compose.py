@@ -40,3 +40,26 @@ def test_incompatible_and_missing_are_one_line_errors(cli, installed):
     assert "expert-xml@0.1.0 is incompatible with expert-json@0.1.0" in res.stderr and "Traceback" not in res.output
     res = cli("ask", "expert-json+expert-nope", "hi")
     assert res.exit_code == 2 and "not installed: expert-nope" in res.stderr, res
+
+
+def test_alternatives_the_router_picks_one_and_json_shows_why(cli, tmp_path, tiny_llama_dir):
+    from tests.runtime.chat_builders import SQL_SYSTEM, chat_packages
+
+    for package in chat_packages(tmp_path, tiny_llama_dir).values():
+        assert cli("install", package, "--allow-unsigned").exit_code == 0
+    res = cli("ask", "expert-sql|expert-json", "How many books came out before 1950?", "--system", SQL_SYSTEM,
+              "--max-new-tokens", "4", "--json")
+    assert res.exit_code == 0, res
+    out = json.loads(res.stdout)
+    gate = out["route"]["gate"]
+    assert gate["chosen"] == "expert-sql" and [a["spec"] for a in gate["alternatives"]] == ["expert-sql", "expert-json"]
+    assert gate["alternatives"][0]["score"] > gate["alternatives"][1]["score"] >= 0
+    assert {s["expert"] for s in out["route"]["scores"]} == {"expert-sql", "expert-json"}
+    assert out["experts"] == ["expert-sql"] == [link["name"] for link in out["chain"]]
+    assert out["decoding"]["decided_by"]["grammar"] == "expert-sql" and out["decoding"]["use_grammar"] is True
+    human = cli("ask", "expert-json|expert-sql", "Extract the name as JSON: Ana Lima wrote to us.", "--max-new-tokens", "2")
+    assert human.exit_code == 0 and "→ expert-json (chosen among expert-json | expert-sql" in human.stderr, human
+    res = cli("ask", "expert-sql||expert-json", "hi")
+    assert res.exit_code == 2 and "expert spec 'expert-sql||expert-json': alternative 2 of 3 is empty" in res.stderr, res
+    res = cli("ask", "expert-json+expert-xml|expert-sql", "hi")
+    assert res.exit_code == 2 and "alternative 'expert-json+expert-xml'" in res.stderr and "Traceback" not in res.output

@@ -104,6 +104,26 @@ def test_composition_base_and_auto(engine):
     assert next(e for e in off if e.kind == ROUTE).data.experts == [] and off[-1].data.experts == []
 
 
+def test_alternatives_are_chosen_per_message_and_each_runs_with_its_own_settings(engine):
+    sess = session(engine, think=False)
+    reply = sess.command("/experts expert-sql|expert-json")
+    assert "one of expert-sql | expert-json" in reply.message and len(reply.data["alternatives"]) == 2
+    assert sess.who == "expert-sql|expert-json" and sess.info()["per_message"] and sess.info()["chain"] is None
+    sess.command("/system " + SQL_SYSTEM)
+    evs = events(sess, "How many books came out before 1950? Use a sqlite query.")
+    route = next(e for e in evs if e.kind == ROUTE).data
+    turn = evs[-1].data
+    assert route.chosen == "expert-sql" and turn.experts == ["expert-sql"] and turn.route is route
+    assert turn.answer.startswith("SELECT ")  # expert-sql's grammar: the chosen alternative's own settings
+    sess.command("/system")
+    off = events(sess, "Write a haiku about the sea.")
+    assert next(e for e in off if e.kind == ROUTE).data.chosen is None and off[-1].data.experts == []
+    sess.command("/experts expert-json|expert-xml")  # incompatible with each other: fine as alternatives
+    with pytest.raises(CompositionError, match=r"alternative 'expert-json\+expert-xml' of .*incompatible"):
+        sess.command("/experts expert-json+expert-xml|expert-sql")
+    assert sess.who == "expert-json|expert-xml"  # the bad spec changed nothing
+
+
 def test_switches_system_reset_info_help_exit(engine):
     sess = session(engine, experts="expert-sql")
     assert sess.info()["decoding"]["use_grammar"] is True  # the expert's manifest

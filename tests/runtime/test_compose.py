@@ -118,3 +118,41 @@ def test_without_load_order_requirements_apply_first_and_cycles_end():
     b = ExpertInfo("b", "1.0.0", requires=("a",))
     assert resolve("a", lookup_from(a, b)).names == ["b", "a"]
     assert resolve("b+a", lookup_from(a, b)).names == ["a", "b"]
+
+
+# -- alternatives: a+b|c (one chosen per request; runtime/gating.py) ------------------------------
+def test_alternatives_bind_looser_than_plus_and_keep_weights_and_versions():
+    from expertkit.runtime.compose import first_expert, is_gated, split_alternatives
+
+    assert split_alternatives("a+b|c") == ["a+b", "c"]
+    assert split_alternatives(" expert-sql:0.7 + expert-json | expert-json@0.3.0:0.5 ") == [
+        "expert-sql:0.7 + expert-json", "expert-json@0.3.0:0.5"]
+    assert split_alternatives("a+b") == ["a+b"] and not is_gated("a+b") and is_gated("a|b") and not is_gated(["a"])
+    assert [w.weight for w in parse_spec(split_alternatives("a:0.7+b:0.3|c")[0])] == [0.7, 0.3]
+    assert (first_expert("expert-sql@0.2.0+x|y").name, first_expert("expert-sql@0.2.0+x|y").requirement) == ("expert-sql", "==0.2.0")
+    assert first_expert(["b", "a"]).name == "b"
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("a||b", "expert spec 'a||b': alternative 2 of 3 is empty"),
+    ("a|", "expert spec 'a|': alternative 2 of 2 is empty"),
+    ("|a", "expert spec '|a': alternative 1 of 2 is empty"),
+    ("a+|b", "expert spec 'a+|b', alternative 'a+': empty expert name"),
+    ("a|b:x", "expert spec 'a|b:x', alternative 'b:x': weight 'x' is not a number"),
+    ("a|c+b:11", "expert spec 'a|c+b:11', alternative 'c+b:11': weight 11.0 is out of range"),
+    ("a|b@", "expert spec 'a|b@', alternative 'b@': 'b@': the version after @ is empty"),
+    ("a+b|b+a", "expert spec 'a+b|b+a': alternatives 'a+b' and 'b+a' are the same chain"),
+])
+def test_bad_alternatives_are_one_line_errors_naming_the_part(bad, message):
+    from expertkit.runtime.compose import split_alternatives
+
+    with pytest.raises(CompositionError) as err:
+        split_alternatives(bad)
+    assert err.value.message.startswith(message) and "\n" not in err.value.message and err.value.hint
+
+
+def test_alternatives_are_never_composed():
+    with pytest.raises(CompositionError, match="names alternatives"):
+        resolve("a|b", lookup_from(ExpertInfo("a", "1.0.0"), ExpertInfo("b", "1.0.0")))
+    with pytest.raises(CompositionError, match="names alternatives"):
+        parse_spec(["a", "b|c"])

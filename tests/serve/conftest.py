@@ -32,11 +32,14 @@ def free_port() -> int:
 
 
 def build(tmp: Path, name: str, model: Path, adapter: Path, *, grammar: str | None = None, decoding: dict | None = None,
-          fields: dict | None = None, system_prompt: str | None = None, **manifest: object) -> Path:
+          fields: dict | None = None, system_prompt: str | None = None, keywords: list[str] | None = None,
+          **manifest: object) -> Path:
     """A packaged tiny expert; ``decoding`` adds to its decoding settings, ``fields`` to its manifest."""
     root = make_expert_dir(tmp / name, name, model, adapter, **manifest)
     data = json.loads((root / "manifest.json").read_text())
     data.update(fields or {})
+    if keywords:  # what the router needs to choose among alternatives
+        data["routing"] = {"keywords": keywords}
     data["training"]["decoding"] = {"max_new_tokens": 6, "use_grammar": grammar is not None, **(decoding or {})}
     if system_prompt is not None:
         data["training"]["dataset"] = {"system_prompt": system_prompt}
@@ -48,15 +51,16 @@ def build(tmp: Path, name: str, model: Path, adapter: Path, *, grammar: str | No
 
 @pytest.fixture(scope="module")
 def serve_home(tmp_path_factory, tiny_llama_dir) -> Path:
-    """EXPERT_HOME with expert-sql (with a grammar), expert-json and expert-xml (incompatible with json)."""
+    """EXPERT_HOME with expert-sql (with a grammar), expert-json (both with routing keywords) and expert-xml
+    (incompatible with json)."""
     from expertkit.registry.install import Options, install
     from tests.packaging.expert_builders import make_lora_adapter
 
     tmp = tmp_path_factory.mktemp("serve")
     home = tmp / "home"
     adapter = make_lora_adapter(tiny_llama_dir, tmp / "adapter")
-    packages = [build(tmp, "expert-sql", tiny_llama_dir, adapter, grammar=SQL_GRAMMAR),
-                build(tmp, "expert-json", tiny_llama_dir, adapter),
+    packages = [build(tmp, "expert-sql", tiny_llama_dir, adapter, grammar=SQL_GRAMMAR, keywords=["sql", "sqlite", "schema"]),
+                build(tmp, "expert-json", tiny_llama_dir, adapter, keywords=["json", "extract"]),
                 build(tmp, "expert-xml", tiny_llama_dir, adapter, incompatible_with=["expert-json"])]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EXPERT_HOME", str(home))

@@ -177,7 +177,29 @@ def test_auto_routes_and_reports_scores(client):
     assert set(extra["scores"]) == {"expert-sql", "expert-json", "expert-xml"} and "route" in extra
 
 
+def test_alternatives_the_router_picks_one_and_it_runs_alone(client):
+    spec = "expert-sql|expert-json"
+    sql = client.chat.completions.create(model=spec, messages=[
+        {"role": "system", "content": "Dialect: sqlite\nSchema:\nbooks(id, title, year)"},
+        {"role": "user", "content": "How many books came out before 1950?"}], max_tokens=6, extra_body=NO_THINK)
+    extra = sql.model_extra["expertkit"]
+    assert extra["experts"] == ["expert-sql"] and extra["route"]["gate"]["chosen"] == "expert-sql"
+    assert [a["spec"] for a in extra["route"]["gate"]["alternatives"]] == ["expert-sql", "expert-json"]
+    assert set(extra["scores"]) == {"expert-sql", "expert-json"} and sql.model == spec
+    assert sql.choices[0].message.content.startswith("SELECT ")  # expert-sql's own grammar: it ran alone
+    deltas = list(client.chat.completions.create(model=spec, messages=user("Extract the name as json: Ana wrote."),
+                                                 max_tokens=3, stream=True, extra_body=NO_THINK))
+    last = deltas[-1].model_extra["expertkit"]
+    assert last["experts"] == ["expert-json"] and last["route"]["gate"]["chosen"] == "expert-json"
+    both = client.chat.completions.create(model="expert-json|expert-xml", messages=user("Extract the name as json."),
+                                          max_tokens=2, extra_body=NO_THINK)
+    assert both.model_extra["expertkit"]["experts"] == ["expert-json"]  # incompatible: fine as alternatives
+
+
 @pytest.mark.parametrize(("payload", "status", "param"), [
+    ({"model": "expert-json||expert-sql"}, 400, "model"),
+    ({"model": "expert-json|expert-nope"}, 404, "model"),
+    ({"model": "expert-xml+expert-json|expert-sql"}, 400, "model"),
     ({"model": "expert-nope"}, 404, "model"),
     ({"model": "expert-json+expert-nope"}, 404, "model"),
     ({"model": "expert-xml+expert-json"}, 400, "model"),

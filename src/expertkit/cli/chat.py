@@ -29,12 +29,13 @@ CONTROLS = {c: "\ufffd" for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0
 
 
 def register(app: typer.Typer) -> None:
-    app.command("chat", help="Talk to installed experts (a+b composed), the router (--auto) or the base model, streaming.")(chat)
+    app.command("chat", help="Talk to installed experts (a+b composed, a|b chosen per message), the router (--auto) or the base model, streaming.")(chat)
 
 
 def chat(
     experts: Annotated[str | None, typer.Argument(
-        help="Installed expert NAME[@VERSION], several joined by + (optional :WEIGHT each); none: the base model.")] = None,
+        help="Installed expert NAME[@VERSION], several joined by + (optional :WEIGHT each), alternatives "
+             "joined by | (the router picks one per message); none: the base model.")] = None,
     auto: Annotated[bool, typer.Option("--auto", help="Let the router choose the expert(s) for each message.")] = False,
     prompt: Annotated[str | None, typer.Option("--prompt", help="Answer this one message and exit (scriptable).")] = None,
     system: SystemOpt = None,
@@ -165,9 +166,7 @@ def _write(out: Output, text: str, *, dim: bool) -> None:
 
 
 def _route_line(decision: Any) -> str:
-    if decision.experts:
-        return f"→ {'+'.join(decision.experts)} (router confidence {decision.confidence:.2f})"
-    return f"→ base model (no expert reached {decision.threshold:.2f}; confidence {decision.confidence:.2f})"
+    return f"→ {decision.summary()}"
 
 
 def _show_reply(out: Output, reply: Any) -> None:
@@ -189,7 +188,7 @@ def _show_info(out: Output, info: dict[str, Any]) -> None:
     mem, ctx = info["memory"], info["context"]
     attached = ", ".join(f"{e['name']} {e['version']} ({e['kind']}, {e['param_mb']} MB)" for e in info["attached"]["experts"])
     rows = [("answers", info["who"]), ("base model", info["base_model"]),
-            ("chain", links or ("chosen per message" if info["mode"] == "auto" else "base model alone")),
+            ("chain", links or ("chosen per message" if info["per_message"] else "base model alone")),
             ("last answer by", "+".join(info["last_answered_by"]) or "base model"),
             ("decoding", ", ".join(f"{k} {dec[k]}" for k in ("max_new_tokens", "enable_thinking", "use_grammar", "temperature") if k in dec) or "per chain"),
             ("system", info["system"] or "the expert's own"), ("loaded experts", attached or "none"),

@@ -1,12 +1,13 @@
 """A chat session on the engine: the conversation, its context budget, who answers, the slash commands.
 
 `ChatSession` holds what `expert-cli chat` (and the SDK's `Runtime.chat`) talk to; it never prints or
-reads a terminal. ``send(text)`` yields `Event`s: a routing decision (auto mode), notices (turns
+reads a terminal. ``send(text)`` yields `Event`s: a routing decision (auto mode, alternatives), notices (turns
 dropped to fit the context), reasoning and answer deltas as they are generated, then ``done`` with
 the recorded `Turn`. ``command("/experts a+b")`` changes the session and returns a `Reply`; a bad
 command or expert raises an `ExpertError` and leaves the session as it was.
 
-Who answers: named experts (``/experts a+b``, resolved by the one constraint resolver), the router
+Who answers: named experts (``/experts a+b``, resolved by the one constraint resolver; ``/experts
+a|b``: alternatives, the router picks one per message, see runtime/gating.py), the router
 (``/auto``: per message; it may abstain, then the base model answers) or the base model (``/base``).
 
 Context: the prompt of the next answer (system message, earlier turns, the new message) plus the
@@ -24,6 +25,7 @@ from typing import Any
 
 from expertkit.data.chat_format import Message
 from expertkit.errors import UsageError
+from expertkit.runtime.compose import is_gated
 from expertkit.runtime.prompts import Request, build_prompt
 
 NOTICE, ROUTE, REASONING, ANSWER, DONE = "notice", "route", "reasoning", "answer", "done"
@@ -31,7 +33,8 @@ EXPERTS, AUTO, BASE = "experts", "auto", "base"
 DEFAULT_WINDOW = 2048  # when the model's config does not say
 
 COMMANDS: dict[str, tuple[str, str]] = {  # name -> (argument, what it does)
-    "/experts": ("A+B", "answer with these installed experts, composed (NAME[@VERSION][:WEIGHT] joined by +)"),
+    "/experts": ("A+B|C", "answer with these installed experts, composed (NAME[@VERSION][:WEIGHT] joined by +); "
+                          "alternatives joined by |: the router picks one per message"),
     "/auto": ("", "let the router choose the expert(s) for each message, or the base model"),
     "/base": ("", "answer with the base model alone"),
     "/grammar": ("on|off", "hold answers to the chain's grammar, or decode freely"),
@@ -58,7 +61,7 @@ class Turn:
     reasoning: str | None
     experts: list[str]  # the chain that answered, [] = the base model
     generation: Any = None  # the engine's Generation (tokens, latency, finish_reason)
-    route: Any = None  # the RouteDecision in auto mode
+    route: Any = None  # the RouteDecision in auto mode (a GateDecision for alternatives)
 
 
 @dataclass
@@ -115,14 +118,27 @@ class ChatSession:
         if not spec.strip():
             raise UsageError("/experts needs expert names, e.g. /experts expert-sql or /experts a+b",
                              hint="/base answers with the base model alone")
-        plan = self.engine.resolve(spec.strip(), **self._overrides())
-        self.mode, self.spec, self.last_experts = EXPERTS, spec.strip(), plan.chain.names
+        spec = spec.strip()
+        if is_gated(spec):  # every alternative resolved now; the router is needed from the next message
+            from expertkit.runtime.gating import alternatives
+
+            options = alternatives(spec, self.engine.pool.lookup)
+            self.router()
+            self.mode, self.spec = EXPERTS, spec
+            return options
+        plan = self.engine.resolve(spec, **self._overrides())
+        self.mode, self.spec, self.last_experts = EXPERTS, spec, plan.chain.names
         return plan
 
     def use_auto(self) -> Any:
+        router = self.router()
+        self.mode, self.spec = AUTO, ""
+        return router
+
+    def router(self) -> Any:
+        """The router (built on first need: /auto or alternatives)."""
         if self._router is None:
             self._router = self._router_factory()
-        self.mode, self.spec = AUTO, ""
         return self._router
 
     def use_base(self) -> None:
@@ -142,6 +158,9 @@ class ChatSession:
 
     def _cmd_experts(self, name: str, arg: str) -> Reply:
         plan = self.use_experts(arg)
+        if isinstance(plan, list):  # alternatives
+            return Reply(name, f"experts: one of {' | '.join(a.spec for a in plan)}, chosen by the router for each message",
+                         {"alternatives": [{"spec": a.spec, "chain": a.chain.to_dict()} for a in plan]})
         return Reply(name, f"experts: {' + '.join(plan.chain.names)}", {"chain": plan.chain.to_dict()})
 
     def _cmd_auto(self, name: str, arg: str) -> Reply:
@@ -183,8 +202,8 @@ class ChatSession:
     def info(self) -> dict[str, Any]:
         """What /info shows: who answers, the chain and its settings, memory, context use."""
         experts = self._experts_now()
-        plan = self._plan(experts)[0] if experts is not None else None
-        return {"mode": self.mode, "who": self.who, "base_model": self.engine.base.resolved.name,
+        plan = self._plan(experts)[0] if experts is not None and not is_gated(experts) else None
+        return {"mode": self.mode, "who": self.who, "per_message": experts is None or is_gated(experts), "base_model": self.engine.base.resolved.name,
                 "chain": plan.chain.to_dict() if plan else None, "last_answered_by": self.last_experts,
                 **(plan.to_dict() if plan else {"decoding": None}), "system": self.system,
                 "attached": self.engine.pool.memory(), "memory": memory(self.engine),
@@ -202,9 +221,11 @@ class ChatSession:
         stops the answer at the next token (what was generated is kept as the turn's answer)."""
         route = None
         experts = self._experts_now()
-        if experts is None:
-            route = self.use_auto().route(text, self.system)
-            experts = list(route.experts)
+        if experts is None or is_gated(experts):  # auto or alternatives: the router decides, per message
+            from expertkit.runtime.gating import AUTO, choose
+
+            route = choose(experts or AUTO, self.router(), text, self.system, self.engine.pool.lookup)
+            experts = route.run
             yield Event(ROUTE, data=route)
         plan, overrides, notice = self._plan(experts)
         if notice:
@@ -234,7 +255,7 @@ class ChatSession:
         return turn
 
     def _experts_now(self) -> str | list[str] | None:
-        """What the engine is asked for: the spec, [] (base) or None (route first)."""
+        """What the engine is asked for: the spec (alternatives: route first), [] (base) or None (route first)."""
         return self.spec if self.mode == EXPERTS else None if self.mode == AUTO else []
 
     def _plan(self, experts: str | list[str]) -> tuple[Any, dict[str, Any], str | None]:

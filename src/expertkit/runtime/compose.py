@@ -2,7 +2,11 @@
 
 One resolver serves ask, chat, route and serve. A spec names experts joined by ``+``, each
 ``NAME[@VERSION][:WEIGHT]`` (``expert-sql:0.7+expert-json:0.3``); ``resolve`` applies the
-manifests' ``constraints``:
+manifests' ``constraints``. A spec may also name *alternatives* joined by ``|``, which binds
+looser than ``+`` (``a+b|c``: the chain a+b, or c): they are never composed; the router picks one
+per request (`runtime/gating.py`) and that one is resolved here like any named chain.
+``split_alternatives`` is the parser of that form, so this module stays the one home of spec
+syntax. Constraints:
 
 - ``requires`` is pulled in transitively (weight 1.0): an attached or installed version that
   satisfies the range; whatever is missing is reported at once, naming what to install.
@@ -37,15 +41,19 @@ chain. A request's overrides apply on top. ``decided_by`` records which expert g
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from expertkit.errors import CompositionError
+from expertkit.errors import CompositionError, ExpertError
 from expertkit.registry.refs import parse_ref
 
 SEPARATOR = "+"
-__all__ = ["CompositionError", "Chain", "ExpertInfo", "Link", "chain_settings", "parse_spec", "resolve"]
+ALTERNATIVE = "|"
+SPEC_HINT = "write NAME[@VERSION][:WEIGHT] joined by + (composed), and alternatives joined by | (one chosen per request)"
+__all__ = ["CompositionError", "Chain", "ExpertInfo", "Link", "chain_settings", "first_expert", "is_gated", "parse_spec",
+           "resolve", "split_alternatives"]
 
 
 @dataclass(frozen=True)
@@ -109,15 +117,52 @@ def info_from_manifest(manifest: Any) -> ExpertInfo:
 Lookup = Callable[[str, "str | None"], "ExpertInfo | None"]  # (name, version spec) -> info or None
 
 
+def is_gated(spec: object) -> bool:
+    """True for a spec of alternatives (``a|b``): one of them is chosen per request, by the router."""
+    return isinstance(spec, str) and ALTERNATIVE in spec
+
+
+def split_alternatives(spec: str) -> list[str]:
+    """``"a+b|c"`` -> ``["a+b", "c"]``, each alternative checked as a spec; errors name the bad part.
+
+    A spec without ``|`` is one alternative. The same alternative twice is refused: the router
+    would score both alike and one of them could never be chosen, so it is surely a typo."""
+    parts = [part.strip() for part in spec.split(ALTERNATIVE)]
+    seen: dict[tuple[Any, ...], str] = {}
+    for i, part in enumerate(parts, 1):
+        if not part:
+            raise CompositionError(f"expert spec {spec!r}: alternative {i} of {len(parts)} is empty", hint=SPEC_HINT)
+        try:
+            wanted = parse_spec(part)
+        except ExpertError as exc:
+            detail = re.sub(r"^expert spec '[^']*': ", "", exc.message)  # the whole spec is named once, below
+            raise CompositionError(f"expert spec {spec!r}, alternative {part!r}: {detail}", hint=exc.hint or SPEC_HINT) from None
+        key = tuple(sorted((w.name, w.requirement or "", w.weight or 1.0) for w in wanted))
+        if key in seen:
+            raise CompositionError(f"expert spec {spec!r}: alternatives {seen[key]!r} and {part!r} are the same chain",
+                                   hint="name each alternative once")
+        seen[key] = part
+    return parts
+
+
+def first_expert(spec: str | Sequence[str]) -> Wanted:
+    """The first expert ``spec`` names (in its first alternative): the one whose manifest picks the base model."""
+    return parse_spec(split_alternatives(spec)[0] if is_gated(spec) else spec)[0]
+
+
 def parse_spec(spec: str | Sequence[str]) -> list[Wanted]:
-    """``a+b:0.5`` or ``["a", "b:0.5"]`` -> wanted experts; errors name the bad part."""
+    """``a+b:0.5`` or ``["a", "b:0.5"]`` -> wanted experts; errors name the bad part. Alternatives
+    (``a|b``) are refused here: they are never composed (see `split_alternatives`)."""
     parts = spec.split(SEPARATOR) if isinstance(spec, str) else list(spec)
+    if any(ALTERNATIVE in part for part in parts):
+        raise CompositionError(f"expert spec {str(spec)!r} names alternatives (|): one of them is chosen per request, "
+                               "not composed", hint="let the router choose one (runtime.gating.choose), or join experts with + to compose them")
     out = []
     for raw in parts:
         text = raw.strip()
         head, _, weight_text = text.partition(":")
         if not head.strip():
-            raise CompositionError(f"expert spec {str(spec)!r}: empty expert name", hint="write NAME[@VERSION][:WEIGHT] joined by +")
+            raise CompositionError(f"expert spec {str(spec)!r}: empty expert name", hint=SPEC_HINT)
         ref = parse_ref(head)  # the one NAME[@VERSION] parser: an empty name or version is a usage error
         name, version = ref.name, ref.version or ""
         weight = None

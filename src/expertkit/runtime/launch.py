@@ -2,7 +2,7 @@
 
 The engine holds one base model; experts named later attach to it by name (the pool refuses one
 made for another base). The base comes from, in order: the first named expert's manifest
-(``model`` picks among its base_models), the ``model`` given, the first installed expert's
+(of its first alternative, for ``a|b``; ``model`` picks among its base_models), the ``model`` given, the first installed expert's
 manifest, or the default model (`models.aliases.DEFAULT_MODEL`).
 
 The engine's own settings are the defaults (greedy, no grammar, no system prompt): the base model
@@ -36,12 +36,12 @@ def base_model_for(experts: Experts = None, model: Any = None) -> Any:
     """The `BaseModelSpec` (or model name) to load for ``experts``; see the module doc."""
     from expertkit.manifest.layout import pick_base_model
     from expertkit.manifest.loader import load_manifest
-    from expertkit.runtime.compose import parse_spec
+    from expertkit.runtime.compose import first_expert
     from expertkit.runtime.pool import installed_dir
 
     named = experts is not None and (experts.strip() if isinstance(experts, str) else list(experts))
     if named:
-        first = parse_spec(experts)[0]
+        first = first_expert(experts)
         path = installed_dir(f"{first.name}@{first.requirement}" if first.requirement else first.name)
     elif model is None:
         path = _first_installed()

@@ -122,6 +122,17 @@ class RouteDecision:
     def abstained(self) -> bool:
         return not self.experts
 
+    @property
+    def run(self) -> str | list[str]:
+        """What the engine is asked for: the chosen chain ([] = the base model)."""
+        return list(self.experts)
+
+    def summary(self) -> str:
+        """One line saying who answers and why."""
+        if self.experts:
+            return f"{'+'.join(self.experts)} (router confidence {self.confidence:.2f})"
+        return f"base model (no expert reached {self.threshold:.2f}; confidence {self.confidence:.2f})"
+
     def to_dict(self) -> dict[str, Any]:
         return {"experts": self.experts, "confidence": round(self.confidence, 4), "scores": [s.to_dict() for s in self.scores],
                 "threshold": self.threshold, "embedder": self.embedder}
@@ -201,12 +212,25 @@ class Router:
         "default" (the default model when installed, else none) or None (manifest signals only)."""
         return cls(installed_profiles(), _embedder(embedder), threshold=threshold)
 
+    @classmethod
+    def from_dirs(cls, paths: Sequence[Any], embedder: Any = "default", *, threshold: float = DEFAULT_THRESHOLD) -> Router:
+        """The experts in these directories (extracted packages, not necessarily installed); ``embedder`` as above."""
+        return cls([profile_from_dir(path) for path in paths], _embedder(embedder), threshold=threshold)
+
     def route(self, prompt: str, system: str | None = None, *, top_k: int = 1) -> RouteDecision:
-        query = self._embed(prompt, system)
+        return self._decide(self.score(prompt, system), top_k)
+
+    def score(self, prompt: str, system: str | None = None, names: Sequence[str] | None = None) -> list[ExpertScore]:
+        """Every expert's score for the request (``names``: only those it knows of them), best first;
+        ties (equal to 2 decimals) go to the higher priority, then the name. `route` decides on it;
+        gating (runtime/gating.py) reads it for its candidates alone."""
+        wanted = None if names is None else set(names)
+        profiles = [p for p in self.profiles if wanted is None or p.name in wanted]
+        query = self._embed(prompt, system) if profiles else {}
         texts = {"user": prompt, "system": system or ""}
-        scores = [self._score(p, texts, query) for p in self.profiles]
+        scores = [self._score(p, texts, query) for p in profiles]
         scores.sort(key=lambda s: (-round(s.score, 2), -s.priority, s.name))
-        return self._decide(scores, top_k)
+        return scores
 
     def _embed(self, prompt: str, system: str | None) -> dict[str, Any]:
         """The request's vectors, one embedder call: "user", "system" (when given and some expert has
@@ -283,24 +307,29 @@ def _embedder(embedder: Any) -> Any:
 
 
 def installed_profiles() -> list[ExpertProfile]:
-    """A profile per installed expert (current version), manifest read through the one loader."""
-    from expertkit.manifest.loader import load_manifest
-    from expertkit.packaging.routing_member import read_routing_dir
+    """A profile per installed expert (current version)."""
     from expertkit.registry.store import current_record, read_registry, version_dir
 
     data = read_registry()
-    profiles = []
-    for name in sorted(data["experts"]):
-        version, _ = current_record(data, name)
-        path = version_dir(name, version)
-        loaded = load_manifest(path / "manifest.json", check_files=False)
-        notes: list[str] = []
-        try:
-            routing = read_routing_dir(path)
-        except ExpertError as exc:
-            routing = None
-            notes.append(f"routing data ignored: {exc.message}")
-        profile = profile_from_manifest(loaded.model, routing=routing, path=path)
-        profile.notes += notes
-        profiles.append(profile)
-    return profiles
+    return [profile_from_dir(version_dir(name, current_record(data, name)[0])) for name in sorted(data["experts"])]
+
+
+def profile_from_dir(path: Any) -> ExpertProfile:
+    """The profile of the expert in ``path`` (manifest read through the one loader, its routing/ member
+    when valid: a bad one is noted and ignored, the manifest still routes)."""
+    from pathlib import Path
+
+    from expertkit.manifest.loader import load_manifest
+    from expertkit.packaging.routing_member import read_routing_dir
+
+    path = Path(path)
+    loaded = load_manifest(path / "manifest.json", check_files=False)
+    notes: list[str] = []
+    try:
+        routing = read_routing_dir(path)
+    except ExpertError as exc:
+        routing = None
+        notes.append(f"routing data ignored: {exc.message}")
+    profile = profile_from_manifest(loaded.model, routing=routing, path=path)
+    profile.notes += notes
+    return profile

@@ -66,17 +66,19 @@ class ServeState:
         return {n: attached.get(n) for n in names}
 
     def experts_for(self, model: str) -> tuple[Any, str]:
-        """What a request's ``model`` runs with: [] (base), None (route), or the spec; 404 when unknown."""
-        from expertkit.runtime.compose import parse_spec
+        """What a request's ``model`` runs with: [] (base), None (route), or the spec (alternatives
+        ``a|b`` are routed per request by the scheduler); 404 when unknown."""
+        from expertkit.runtime.compose import is_gated, parse_spec, split_alternatives
 
         if model == BASE:
             return [], "base"
+        gated = is_gated(model)
+        if (model == AUTO or gated) and not self.config.router:
+            raise APIError(404, f"model {model!r}: routing is not enabled on this server", param="model", code="model_not_found")
         if model == AUTO:
-            if not self.config.router:
-                raise APIError(404, "model 'auto': routing is not enabled on this server", param="model", code="model_not_found")
             return None, "auto"
         try:
-            wanted = parse_spec(model)
+            wanted = [w for part in (split_alternatives(model) if gated else [model]) for w in parse_spec(part)]
         except ExpertError as exc:
             raise APIError(400, f"model: {exc.message}", param="model") from None
         served = self.served()
@@ -84,7 +86,7 @@ class ServeState:
         if missing:
             raise APIError(404, f"The model {missing[0]!r} does not exist (GET /v1/models lists what this server serves)",
                            param="model", code="model_not_found")
-        return model, "composition" if len(wanted) > 1 else "expert"
+        return model, "gated" if gated else "composition" if len(wanted) > 1 else "expert"
 
     def _router(self) -> Any:
         from expertkit.runtime.routing import Router
@@ -212,7 +214,7 @@ async def _admin(http: Request, fn: Any) -> Any:
 
 async def _load_lora(req: LoadLoraRequest, http: Request) -> PlainTextResponse:
     state: ServeState = http.app.state.serve
-    if req.lora_name in (BASE, AUTO) or "+" in req.lora_name or ":" in req.lora_name:
+    if req.lora_name in (BASE, AUTO) or any(c in req.lora_name for c in "+:|"):
         raise APIError(400, f"lora_name {req.lora_name!r} is reserved or not a plain name", param="lora_name")
     if req.lora_name in {e.name for e in state.engine.pool.experts()}:
         raise APIError(400, f"The lora adapter '{req.lora_name}' has already been loaded.", param="lora_name")

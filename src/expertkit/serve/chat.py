@@ -22,7 +22,7 @@ POLL_S = 0.25  # how often a waiting handler checks that its client is still the
 
 
 def build_job(state: Any, req: ChatCompletionRequest) -> tuple[Job, str]:
-    """The scheduler job for ``req`` and its model kind (base/expert/composition/auto); APIError when bad."""
+    """The scheduler job for ``req`` and its model kind (base/expert/composition/gated/auto); APIError when bad."""
     bad = req.unsupported()
     if bad is not None:
         raise APIError(400, bad[1], param=bad[0], code="unsupported_parameter")
@@ -104,6 +104,8 @@ def _extra(meta: dict[str, Any], gen: Any) -> dict[str, Any]:
            "decided_by": meta["decided_by"], "batch_size": gen.batch_size if gen is not None else None}
     if route:
         out["route"] = {"experts": route["experts"], "confidence": route["confidence"], "threshold": route["threshold"]}
+        if "gate" in route:  # alternatives: which one answered (None: the base model, and why)
+            out["route"]["gate"] = route["gate"]
     return out
 
 

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from expertkit.runtime.compose import is_gated
 from expertkit.runtime.prompts import Request, build_prompt
 
 
@@ -29,7 +30,7 @@ class QueueFull(Exception):
 
 @dataclass(eq=False)
 class Job:
-    request: Request  # experts None = route it ("auto")
+    request: Request  # experts None = route it ("auto"); alternatives "a|b": route among them
     overrides: dict[str, Any]
     deliver: Callable[[tuple[Any, ...]], None]  # thread-safe: hands an event to the asyncio side
     seed: int | None = None
@@ -186,9 +187,10 @@ class Scheduler:
         """Route ("auto"), resolve the chain, compile its grammar and count the prompt, in this thread:
         a bad request fails alone, not the batch it would have joined."""
         request, meta = job.request, {}
-        if request.experts is None:
+        if request.experts is None or is_gated(request.experts):  # "auto" or alternatives: the router decides
             decision = self._route(request)
-            request = replace(request, experts=tuple(decision.experts))
+            run = decision.run
+            request = replace(request, experts=run if isinstance(run, str) else tuple(run))
             meta["route"] = decision.to_dict()
         experts = request.experts if isinstance(request.experts, str) else list(request.experts or ())
         plan = self.engine.resolve(experts, **job.overrides)
@@ -212,16 +214,21 @@ class Scheduler:
         return request, meta
 
     def _route(self, request: Request) -> Any:
+        """The router's decision for ``request`` (experts None: "auto"; else its alternatives), on its
+        last user message and its system message."""
+        from expertkit.runtime.gating import AUTO, choose
+
+        spec = request.experts if isinstance(request.experts, str) else AUTO
         if self._router is None:
             if self._router_factory is None:
                 from expertkit.errors import UsageError
 
-                raise UsageError("model 'auto': no router on this server", param="model")
+                raise UsageError(f"model {spec!r}: no router on this server", param="model")
             self._router = self._router_factory()
         messages = request.to_messages()
         user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         system = next((m["content"] for m in messages if m["role"] == "system"), None)
-        return self._router.route(user, system)
+        return choose(spec, self._router, user, system, self.engine.pool.lookup)
 
     def reset_router(self) -> None:
         """Experts were attached or detached: build the router again on the next "auto"."""
