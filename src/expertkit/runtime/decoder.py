@@ -19,7 +19,8 @@ Constructor options: ``max_batch`` (rows the KV cache is first sized for, and th
 ``max_seq_len`` (prompt + new tokens; longer is refused), ``pad_id`` (what finished rows feed the
 processor), ``share`` (re-point the HF model's parameters at the decoder's fused [in, out] tensors,
 so the weights are held once), ``dtype`` (e.g. torch.bfloat16: a cast copy), ``merge_at_attach``,
-``pack_batches`` (below), ``fuse`` (False: the unfused layout, for measurement; no experts).
+``pack_batches`` (below), ``fuse`` (False: the unfused layout, for measurement; no experts), ``hugepages``
+(False: the weights in ordinary pages, for measurement; `runtime/hugepages`).
 
 How a batch runs (prefill of the left-padded prompts, then one token per step over a static
 KV cache allocated once and reused while it is big enough):
@@ -50,6 +51,7 @@ from expertkit.errors import UsageError
 from expertkit.runtime.decoder_adapters import GROUPS, Delta, Expert, combine, merge, out_scale, read_expert
 from expertkit.runtime.decoder_layers import RowDelta, Stack, forward
 from expertkit.runtime.decoder_merged import MergedCache
+from expertkit.runtime.hugepages import Arena
 
 Chain = tuple[tuple[str, float], ...]
 
@@ -68,8 +70,9 @@ class Decoder:
 
     def __init__(self, model: Any, *, max_batch: int = 8, max_seq_len: int = 2048, fuse: bool = True,
                  merge_at_attach: bool = False, merged_cache: int = 8, max_merged_bytes: int | None = None,
-                 pad_id: int = 0, share: bool = True, dtype: torch.dtype | None = None, pack_batches: bool = True) -> None:
-        self.stack = Stack(model, fuse=fuse, share=share, dtype=dtype)
+                 pad_id: int = 0, share: bool = True, dtype: torch.dtype | None = None, pack_batches: bool = True,
+                 hugepages: bool = True) -> None:
+        self.stack = Stack(model, fuse=fuse, share=share, dtype=dtype, hugepages=hugepages)
         self.max_batch, self.max_seq_len = max_batch, max_seq_len
         self.merge_at_attach = merge_at_attach
         self.pack_batches = pack_batches  # batches of 2+ rows: oneDNN-packed base weights (+ one more copy of them)
@@ -125,13 +128,14 @@ class Decoder:
         if not self.stack.fuse:
             raise UsageError("merged expert weights need the fused layout (Decoder(fuse=True))")
         combined = combine(experts, self.stack)
+        arena = Arena(self.merged.cost(set(combined)), enabled=self.stack.hugepages)  # as fast to read as the base
         layers = []
         for i, base in enumerate(self.stack.layers):
             layer = dict(base)
             for group in GROUPS:
                 d = combined.get((i, group))
                 if d is not None:
-                    layer[group] = merge(base[group], d)
+                    layer[group] = merge(base[group], d, arena.take(base[group].shape, base[group].dtype))
             layers.append(layer)
         return layers
 
@@ -293,8 +297,9 @@ class Decoder:
             h[r, total - row.shape[0]:] = row
         return h
 
-    def _kv(self, batch: int, length: int) -> list[torch.Tensor]:
-        """Per-layer views [2, B, kv_heads, S, head_dim] of one static cache, grown only when too small."""
+    def _kv(self, batch: int, length: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-layer (k, v) views [B, kv_heads, S, head_dim] of one static cache, grown only when too small
+        (split once per run, not indexed out of the cache per layer and step)."""
         st = self.stack
         need = (batch, length)
         have = None if self._cache is None else (self._cache.shape[2], self._cache.shape[4])
@@ -303,7 +308,7 @@ class Decoder:
             cols = min(self.max_seq_len, max(length, 256 if have is None else have[1]))
             cols = max(cols, length)
             self._cache = torch.zeros(st.n_layers, 2, rows, st.n_kv, cols, st.head_dim, dtype=st.dtype)
-        return [self._cache[i, :, :batch] for i in range(st.n_layers)]
+        return [(self._cache[i, 0, :batch], self._cache[i, 1, :batch]) for i in range(st.n_layers)]
 
 
 class _Sampler:

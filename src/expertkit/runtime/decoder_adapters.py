@@ -291,11 +291,17 @@ def out_scale(d: Delta) -> torch.Tensor | None:
     return d.c_add if d.c_mul is None else d.c_add * d.c_mul
 
 
-def merge(W_T: torch.Tensor, d: Delta) -> torch.Tensor:
-    """W'_T ([in, out], like the decoder's weights) with x W'_T = c ⊙ ((a ⊙ x) W_T) + (x A^T) B^T."""
-    merged = W_T if d.a is None else W_T * d.a[:, None]
+def merge(W_T: torch.Tensor, d: Delta, out: torch.Tensor | None = None) -> torch.Tensor:
+    """W'_T ([in, out], like the decoder's weights) with x W'_T = c ⊙ ((a ⊙ x) W_T) + (x A^T) B^T, written
+    into ``out`` (a contiguous tensor shaped like W_T, e.g. from a huge-page arena) when given."""
+    merged = torch.empty_like(W_T, memory_format=torch.contiguous_format) if out is None else out
+    if d.a is None:
+        merged.copy_(W_T)
+    else:
+        torch.mul(W_T, d.a[:, None], out=merged)
     c = out_scale(d)
-    merged = merged * c[None, :] if c is not None else merged.clone()
+    if c is not None:
+        merged.mul_(c[None, :])
     if d.A is not None:
         merged.addmm_(d.A.t(), d.B.t())
-    return merged.contiguous()
+    return merged

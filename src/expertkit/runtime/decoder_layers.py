@@ -7,7 +7,7 @@ module's own parameters are then re-pointed at views of the fused tensors, so th
 once and the HF model still runs (same values). Qwen3's q_norm/k_norm are applied per head; RoPE
 comes from the model's own rotary module (so every rope_scaling type is the model's).
 
-`forward` runs the layers over a static KV cache: ``cache[l]`` is [2, B, kv_heads, S, head_dim],
+`forward` runs the layers over a static KV cache: ``cache[l]`` is layer l's (k, v), each [B, kv_heads, S, head_dim],
 ``start`` the first cache column written. Each linear takes a per-row `RowDelta` (or None):
     y = c ⊙ (W (a ⊙ x)) + (x A_row) B_row        (A_row [B, in, R], B_row [B, R, out])
 which is how a batch serves a different expert (or composition) in every row (punica/S-LoRA's
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from expertkit.errors import UsageError
+from expertkit.runtime.hugepages import Arena
 
 SUPPORTED = ("llama", "qwen3")
 
@@ -53,7 +54,8 @@ class RowDelta:
 class Stack:
     """Weights of an HF Llama/Qwen3 causal LM, fused per layer. ``layers[i]`` maps name -> tensor."""
 
-    def __init__(self, model: Any, *, fuse: bool = True, share: bool = True, dtype: torch.dtype | None = None) -> None:
+    def __init__(self, model: Any, *, fuse: bool = True, share: bool = True, dtype: torch.dtype | None = None,
+                 hugepages: bool = True) -> None:
         cfg = model.config
         if cfg.model_type not in SUPPORTED:
             raise UsageError(f"the fast decoder supports {', '.join(SUPPORTED)} models, not {cfg.model_type!r}")
@@ -73,9 +75,14 @@ class Stack:
         self.n_layers = len(inner.layers)
         self.dtype = inner.embed_tokens.weight.dtype
         self.norm = inner.norm.weight.detach()
+        # every matmul weight (and the output head) in one huge-page arena, already in the target dtype
+        target = dtype or self.dtype
+        arena = Arena(_matmul_bytes(model, target), enabled=hugepages)
+        self.hugepages = arena.huge
         # [in, out] layout: `x @ W_T` runs ~1.7x faster than `F.linear(x, W)` for one decode row on a CPU
         # (measured with MKL, torch 2.13); the HF modules read transposed views of the same storage
-        self.lm_head = model.lm_head.weight.detach().t().contiguous()
+        head = model.lm_head.weight.detach()
+        self.lm_head = arena.take(head.shape[::-1], target).copy_(head.t())
         tied = model.lm_head.weight is inner.embed_tokens.weight
         if share:
             model.lm_head.weight.data = self.lm_head.t()
@@ -86,7 +93,7 @@ class Stack:
         q, kv = self.n_heads * self.head_dim, self.n_kv * self.head_dim
         self.splits = {"qkv": (q, kv, kv), "o": (self.hidden,), "gate_up": (inter, inter), "down": (self.hidden,)}
         self.inputs = {"qkv": self.hidden, "o": q, "gate_up": self.hidden, "down": inter}
-        self.layers = [self._layer(layer, share) for layer in inner.layers]
+        self.layers = [self._layer(layer, share, arena, target) for layer in inner.layers]
         self._packed: tuple[list[dict[str, Any]], Any] | None = None
         if dtype is not None and dtype != self.dtype:
             self._cast(dtype)
@@ -113,7 +120,7 @@ class Stack:
         self.layers = [{k: cast(v) for k, v in layer.items()} for layer in self.layers]
         self.dtype = dtype
 
-    def _layer(self, layer: Any, share: bool) -> dict[str, Any]:
+    def _layer(self, layer: Any, share: bool, arena: Arena, dtype: torch.dtype) -> dict[str, Any]:
         att, mlp = layer.self_attn, layer.mlp
         qkv_mods, gu_mods = [att.q_proj, att.k_proj, att.v_proj], [mlp.gate_proj, mlp.up_proj]
         out: dict[str, Any] = {"in_norm": layer.input_layernorm.weight.detach(),
@@ -125,7 +132,8 @@ class Stack:
         groups = (("qkv", qkv_mods), ("o", [att.o_proj]), ("gate_up", gu_mods), ("down", [mlp.down_proj]))
         for name, mods in groups:
             if self.fuse or len(mods) == 1:
-                fused = torch.cat([m.weight.detach() for m in mods]).t().contiguous()  # [in, out]
+                parts = torch.cat([m.weight.detach() for m in mods])
+                fused = arena.take(parts.shape[::-1], dtype).copy_(parts.t())  # [in, out]
                 if share:  # the HF modules read views of the fused tensor: the weights are held once
                     lo = 0
                     for m in mods:
@@ -166,6 +174,14 @@ class Stack:
                 for part in t if isinstance(t, list) else [t] if t is not None else []:
                     total += part.numel() * part.element_size()
         return total
+
+
+def _matmul_bytes(model: Any, dtype: torch.dtype) -> int:
+    """Bytes of the output head and every layer's linear weights, in ``dtype``."""
+    size = torch.empty((), dtype=dtype).element_size()
+    mods = [m for layer in model.model.layers for m in (*layer.self_attn.children(), *layer.mlp.children())]
+    weights = [m.weight for m in mods if isinstance(m, torch.nn.Linear)] + [model.lm_head.weight]
+    return sum(w.numel() for w in weights) * size
 
 
 def _linear(x: torch.Tensor, w: Any, d: RowDelta | None) -> Any:
@@ -211,27 +227,33 @@ def _mm(x: torch.Tensor, w: Any) -> torch.Tensor:
     return torch.matmul(x, w)
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
+def _signed_sin(sin: torch.Tensor) -> torch.Tensor:
+    """``sin`` with its first half negated, so RoPE's rotate_half is a plain roll (`_rotate`)."""
+    half = sin.shape[-1] // 2
+    return torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
 
 
-def forward(stack: Stack, h: torch.Tensor, positions: torch.Tensor, cache: list[torch.Tensor], start: int,
+def _rotate(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """HF's ``x * cos + rotate_half(x) * sin`` bit for bit: rotate_half(x) * sin = roll(x) * signed_sin (a sign
+    flip is exact), one roll instead of two slices, a neg and a cat per call."""
+    return x * cos + x.roll(x.shape[-1] // 2, -1) * signed_sin
+
+
+def forward(stack: Stack, h: torch.Tensor, positions: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]], start: int,
             mask: torch.Tensor | None, weights: list[dict[str, Any]], deltas: list[dict[str, RowDelta]] | None,
             last_only: bool = True, head: Any = None) -> torch.Tensor:
     """Logits [B, T|1, V] for embeddings ``h`` [B, T, hidden] at ``positions`` [B, T]; fills the cache."""
     B, T, _ = h.shape
     head = stack.lm_head if head is None else head
     cos, sin = stack.rotary(h, positions)
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    cos, sin = cos.unsqueeze(1), _signed_sin(sin.unsqueeze(1))
     end = start + T
     nh, nkv, hd = stack.n_heads, stack.n_kv, stack.head_dim
     for i, L in enumerate(weights):
         ld = deltas[i] if deltas is not None else {}
         x = F.rms_norm(h, (stack.hidden,), L["in_norm"], stack.eps)
         qkv = _linear(x, L["qkv"], ld.get("qkv"))
-        layer_cache = cache[i]
+        kc, vc = cache[i]
         if L["q_norm"] is None and not isinstance(qkv, list):  # q and k side by side: one rotation for both
             qk = _rotate(qkv[..., :(nh + nkv) * hd].view(B, T, nh + nkv, hd).transpose(1, 2), cos, sin)
             q, k = qk[:, :nh], qk[:, nh:]
@@ -243,9 +265,9 @@ def forward(stack: Stack, h: torch.Tensor, positions: torch.Tensor, cache: list[
                 q = F.rms_norm(q, (hd,), L["q_norm"], stack.eps)
                 k = F.rms_norm(k, (hd,), L["k_norm"], stack.eps)
             q, k = _rotate(q.transpose(1, 2), cos, sin), _rotate(k.transpose(1, 2), cos, sin)
-        layer_cache[0, :, :, start:end] = k
-        layer_cache[1, :, :, start:end] = v.transpose(1, 2)
-        attn = _attend(q, layer_cache[0, :, :, :end], layer_cache[1, :, :, :end], mask)
+        kc[:, :, start:end] = k
+        vc[:, :, start:end] = v.transpose(1, 2)
+        attn = _attend(q, kc[:, :, :end], vc[:, :, :end], mask)
         h = _linear_add(h, attn.transpose(1, 2).reshape(B, T, nh * hd), L["o"], ld.get("o"))
         x = F.rms_norm(h, (stack.hidden,), L["post_norm"], stack.eps)
         gu = _linear(x, L["gate_up"], ld.get("gate_up"))
