@@ -1,5 +1,9 @@
 """Real packages for router tests: the expert-sql example's and the expert-json fixture's routing
-fields on the tiny model, a real LoRA adapter, a training split, built and installed by our code."""
+fields on the tiny model, a real LoRA adapter, a training split, built and installed by our code.
+
+The fixture (tests/runtime/data/expert-json: a manifest and a small fixed split) was the bench's
+stand-in for a JSON expert; bench/route.py now routes against examples/expert-json, and the tests
+keep the fixture because it is small and fixed (the example's split is generated)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from tests.packaging.expert_builders import make_expert_dir, package_expert
 
 ROOT = Path(__file__).resolve().parents[2]
 SQL_MANIFEST = ROOT / "examples" / "expert-sql" / "manifest.json"
-JSON_FIXTURE = ROOT / "bench" / "data" / "route" / "expert-json"
+JSON_FIXTURE = ROOT / "tests" / "runtime" / "data" / "expert-json"  # a JSON expert's routing fields and split, for tests
 
 SQL_TRAIN = [("Dialect: sqlite\nSchema:\nusers(id, name, age)", "How many users are older than 40?"),
              ("Dialect: sqlite\nSchema:\ncars(id, make, year)", "List the makes of cars built after 2015."),

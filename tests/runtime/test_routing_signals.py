@@ -14,7 +14,7 @@ import pytest
 
 from expertkit.manifest.model import Manifest
 from expertkit.packaging.routing_member import build_routing_members, parse_routing
-from expertkit.runtime.routing import BASE_MARGIN, Router
+from expertkit.runtime.routing import BASE_QUANTILE, OWN_QUANTILE, Router, calibrate
 from expertkit.runtime.routing_signals import profile_from_manifest
 
 VOCAB = ("how many orders per city total customers dialect sqlite schema tables "
@@ -82,7 +82,7 @@ def test_a_keyword_in_a_request_nearer_the_base_prompts_goes_to_the_base_model(e
     decision = router.route("Is sql hard to learn?")
     sql = decision.scores[0]
     assert sql.keywords and sql.nearer_base and sql.score == 0 and decision.experts == []
-    assert sql.similarity["examples"] - sql.similarity["base"] < BASE_MARGIN
+    assert sql.similarity["examples"] - sql.similarity["base"] < router._gate["expert-sql"][0]
     # the same keyword in a request like the expert's own prompts routes
     decision = router.route("How many sql orders per city?")
     assert decision.experts == ["expert-sql"] and not decision.scores[0].nearer_base
@@ -134,7 +134,7 @@ def test_an_expert_whose_own_prompts_look_like_the_base_prompts_still_gets_them(
     data = parse_routing(build_routing_members(train, "poems", embedder, source="t", source_sha256=""))
     base = (*BASE, "A poem, please.", "Tell me a poem about the weather.", "Poem about how to learn.")
     router = Router([profile_from_manifest(manifest, routing=data), sql_profile(embedder)], embedder, base_prompts=base)
-    assert router._gate["expert-poem"] < BASE_MARGIN and router._gate["expert-sql"] == BASE_MARGIN
+    assert router._gate["expert-poem"][0] < router._gate["expert-sql"][0]
     decision = router.route("Tell me a poem about cats and the weather.")
     assert decision.experts == ["expert-poem"] and not decision.scores[0].nearer_base
     assert router.route("Is sql hard to learn?").experts == []  # the SQL expert's rule is unchanged
@@ -147,3 +147,48 @@ def test_an_older_package_is_not_kept_out_of_a_request_whose_system_message_it_c
     with_system = router.route("Is sql hard to learn?", "Dialect: sqlite\nSchema:\nusers(id)").scores[0]
     assert not with_system.nearer_base and with_system.score > 0  # the schema may be its input: no rule
     assert router.route("Is sql hard to learn?").scores[0].nearer_base
+
+
+def test_the_gate_is_what_general_requests_reach_and_never_keeps_out_most_own_prompts():
+    """`calibrate` on vectors with known cosines: the gate is the base prompts' BASE_QUANTILE margin
+    against the examples, lowered to the own prompts' OWN_QUANTILE margin; full is their median."""
+    rng = np.random.default_rng(0)
+
+    def unit(rows):
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    own_dir, base_dir = np.eye(16)[0], np.eye(16)[1]
+    examples = unit(own_dir + 0.3 * rng.standard_normal((40, 16)))
+    base = unit(base_dir + 0.3 * rng.standard_normal((30, 16)))
+    gate, full = calibrate(examples, base)
+
+    def top3(m):
+        return np.sort(m, axis=1)[:, ::-1][:, :3].mean(axis=1)
+
+    bb, ee = base @ base.T, examples @ examples.T
+    np.fill_diagonal(bb, -np.inf)
+    np.fill_diagonal(ee, -np.inf)
+    general = top3(base @ examples.T) - top3(bb)
+    own = top3(ee) - top3(examples @ base.T)
+    assert gate == pytest.approx(min(np.quantile(general, BASE_QUANTILE), np.quantile(own, OWN_QUANTILE)), abs=1e-5)
+    assert full == pytest.approx(np.median(own), abs=1e-5) and gate < full
+    assert np.mean(general > gate) <= 1 - BASE_QUANTILE + 1e-9 and np.mean(own >= gate) >= 1 - OWN_QUANTILE
+    # an expert whose prompts are the base prompts: the gate comes down to its own prompts
+    gate_same, _ = calibrate(base[:15], base[15:])
+    assert gate_same <= np.quantile(top3((lambda m: (np.fill_diagonal(m, -np.inf), m)[1])(base[:15] @ base[:15].T))
+                                     - top3(base[:15] @ base[15:].T), OWN_QUANTILE) + 1e-6
+
+
+def test_a_keyword_request_that_general_requests_match_as_well_goes_to_the_base_model(embedder):
+    """Nearer the expert's examples than the base prompts, by more than the old fixed margin (0.05),
+    but by no more than general requests reach (the calibrated gate): the keyword alone doesn't route it."""
+    router = Router([sql_profile(embedder)], embedder, base_prompts=BASE)
+    gate, full = router._gate["expert-sql"]
+    sql = router.route("how many sql city cats poem").scores[0]
+    margin = sql.similarity["examples"] - sql.similarity["base"]
+    assert sql.keywords and 0.05 < margin < gate < full
+    assert sql.nearer_base and sql.score == 0
+    # a request as near the examples as the expert's own prompts grades up to a full match
+    assert router.route("How many orders per city?").scores[0].signals["examples"] == 1.0
+    # without base prompts nothing is calibrated: the keyword routes as before
+    assert Router([sql_profile(embedder)], embedder, base_prompts=()).route("how many sql city cats poem").experts == ["expert-sql"]

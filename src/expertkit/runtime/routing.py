@@ -16,18 +16,20 @@ independent indications, score = 1 - prod(1 - w * v):
 - description: cosine to the description, mapped from a band (weak: it says what the expert is
   *about*, and a question about SQL is about SQL too);
 - examples: how much nearer the request is to the expert's own training prompts (mean of the top
-  3 cosines) than to the base model's prompts (routing_base.py, same measure); without base
-  prompts, the top-3 cosine itself, from a band;
+  3 cosines) than to the base model's prompts (routing_base.py, same measure), read against the
+  expert's own calibration (`calibrate`: from the gate to its own prompts' median margin); without
+  base prompts, the top-3 cosine itself, from a band;
 - system: the best cosine of the request's system message to the training split's system
   messages, from a band (a schema where the expert expects one).
 A signal that is missing (a package without routing/, a router without an embedder) never lowers
 a score: the router still routes by the manifest alone. Two rules keep an expert out whatever
 else matched: any exclude_keyword, and, when the embedder can tell, a request that is not nearer
-the expert's examples than the base model's prompts by `BASE_MARGIN` and brings no system message
-like the expert's (`nearer_base`): a question that shares the expert's words but not its task
-("is SQL hard to learn?") goes to the base model. That margin is calibrated per expert on its
-own training prompts (`_own_gate`): an expert whose own prompts look like the base prompts gets a
-lower one, so the rule can't keep it out of its own kind of request. The best expert is chosen when its score
+the expert's examples than the base model's prompts by the expert's gate and brings no system
+message like the expert's (`nearer_base`): a question that shares the expert's words but not its
+task ("is SQL hard to learn?", "a dining table") goes to the base model. The gate is calibrated per
+expert (`calibrate`): the margin general requests (the base prompts themselves) reach against its
+examples one time in ten, lowered when the expert's own prompts look like the base prompts, so the
+rule can't keep it out of its own kind of request. The best expert is chosen when its score
 reaches `threshold`; with top_k > 1, others within `CHAIN_RATIO` of the best join the chain, which
 then goes through the constraint resolver like a named composition. Ties (equal to 2 decimals)
 go to the higher `routing.priority`, then the name.
@@ -53,9 +55,16 @@ WEIGHTS = {"keywords": 0.6, "capabilities": 0.1, "description": 0.15, "examples"
 # cosine -> 0..1: below the low end says nothing, the high end is a clear match (all-MiniLM-L6-v2 scale)
 DESCRIPTION_BAND = (0.15, 0.60)
 EXAMPLES_BAND = (0.20, 0.60)  # only without base prompts
-MARGIN_BAND = (0.0, 0.30)  # top-3 cosine to the examples minus top-3 cosine to the base prompts
 SYSTEM_BAND = (0.30, 0.60)
-BASE_MARGIN = 0.05  # nearer the examples than the base prompts by less than this (and no system match): base model
+# The examples margin (top-3 cosine to the expert's examples minus top-3 cosine to the base prompts)
+# is read against each expert's own calibration (`calibrate`): below what one general request in
+# ten reaches against its examples, it says nothing (and keeps the expert out); at its own prompts'
+# median margin, it is a full match.
+BASE_QUANTILE = 0.9
+OWN_QUANTILE = 0.1  # the gate never keeps out more than this share of the expert's own prompts
+FULL_QUANTILE = 0.5  # the own prompts' margin quantile at which the examples signal is a full match
+BASE_MARGIN = 0.05  # the gate when nothing can be calibrated (fewer than 2 examples)
+MARGIN_SPAN = 0.10  # the least width of a calibrated band: own prompts no further from the base ones still grade
 # requests are embedded with int8 weights (packages keep fp32 vectors): ~2.5x less CPU, same routes
 # on the bench (models/embedding.py `_int8`)
 QUANTIZE = True
@@ -68,19 +77,30 @@ def _top_mean(sims: np.ndarray) -> float:
     return float(np.sort(sims)[::-1][:NEAREST].mean())
 
 
-def _own_gate(examples: np.ndarray, base: np.ndarray) -> float:
-    """The base-model rule's margin for one expert, from its own training prompts: `BASE_MARGIN`, or
-    less when the expert's own prompts look like the base prompts (a poetry or a tone expert): then
-    the margin its prompts reach in one case in ten (each scored against the others, leave-one-out),
-    so the rule never keeps out most of the expert's own kind of request."""
-    if len(examples) < 2:
-        return BASE_MARGIN
-    own = examples @ examples.T
-    np.fill_diagonal(own, -np.inf)
-    k = min(NEAREST, len(examples) - 1)
-    own_top = np.sort(own, axis=1)[:, ::-1][:, :k].mean(axis=1)
-    base_top = np.sort(examples @ base.T, axis=1)[:, ::-1][:, :NEAREST].mean(axis=1)
-    return float(min(BASE_MARGIN, np.quantile(own_top - base_top, 0.1)))
+def _loo_top_mean(sims: np.ndarray) -> np.ndarray:
+    """Per row of a square similarity matrix: the top-3 mean over the *other* rows (leave-one-out)."""
+    sims = sims.copy()
+    np.fill_diagonal(sims, -np.inf)
+    k = min(NEAREST, len(sims) - 1)
+    return np.sort(sims, axis=1)[:, ::-1][:, :k].mean(axis=1)
+
+
+def calibrate(examples: np.ndarray, base: np.ndarray) -> tuple[float, float]:
+    """(gate, full) of the examples margin for one expert, from its own training prompts and the base prompts.
+
+    gate: the margin that general requests (each base prompt against the expert's examples, the
+    others as its base) exceed one time in ten (`BASE_QUANTILE`): how far a general request gets
+    depends on the expert (expert-sql's "How many ...?" prompts look more like general questions
+    than expert-json's texts do), which one fixed margin (0.05, `BASE_MARGIN`) could not say. It is
+    lowered to what the expert's own prompts reach in one case in ten (leave-one-out), so an
+    expert whose prompts look like the base ones (poems, tone) is not kept out of its own kind of
+    request. full: the own prompts' median margin, where the signal saturates."""
+    if len(examples) < 2 or len(base) < 2:
+        return BASE_MARGIN, BASE_MARGIN + MARGIN_SPAN
+    own = _loo_top_mean(examples @ examples.T) - np.sort(examples @ base.T, axis=1)[:, ::-1][:, :NEAREST].mean(axis=1)
+    general = np.sort(base @ examples.T, axis=1)[:, ::-1][:, :NEAREST].mean(axis=1) - _loo_top_mean(base @ base.T)
+    gate = float(min(np.quantile(general, BASE_QUANTILE), np.quantile(own, OWN_QUANTILE)))
+    return gate, max(float(np.quantile(own, FULL_QUANTILE)), gate + MARGIN_SPAN)
 
 
 def _band(value: float, band: tuple[float, float]) -> float:
@@ -179,7 +199,7 @@ class Router:
         self._systems: dict[str, np.ndarray] = {}
         self._descriptions: dict[str, np.ndarray] = {}
         self._base: np.ndarray | None = None
-        self._gate: dict[str, float] = {}  # per expert: the margin below which a request goes to the base model
+        self._gate: dict[str, tuple[float, float]] = {}  # per expert: `calibrate`'s (gate, full) examples margins
         self._prepare(base_prompts)
 
     def _prepare(self, base_prompts: Sequence[str]) -> None:
@@ -204,7 +224,7 @@ class Router:
             self._descriptions.update({p.name: row for p, row in zip(missing, rows, strict=True)})
         if self.embedder is not None and self._examples and base_prompts:
             self._base = self.embedder.embed(list(base_prompts))
-            self._gate = {name: _own_gate(rows, self._base) for name, rows in self._examples.items() if len(rows)}
+            self._gate = {name: calibrate(rows, self._base) for name, rows in self._examples.items() if len(rows)}
 
     @classmethod
     def from_registry(cls, embedder: Any = "default", *, threshold: float = DEFAULT_THRESHOLD) -> Router:
@@ -279,11 +299,12 @@ class Router:
             return
         s.similarity["base"] = query["base"]
         margin = s.similarity["examples"] - query["base"]
-        s.signals["examples"] = _band(margin, MARGIN_BAND)
+        gate, full = self._gate.get(name, (BASE_MARGIN, BASE_MARGIN + MARGIN_SPAN))
+        s.signals["examples"] = _band(margin, (gate, full))
         # a system message that can't be compared (a package made before routing/ kept system
         # messages) may be the expert's input: the rule can't tell, so it stays out of the way
         undecided = query["has_system"] and name not in self._systems
-        s.nearer_base = not undecided and margin < self._gate.get(name, BASE_MARGIN) and not s.signals.get("system")
+        s.nearer_base = not undecided and margin < gate and not s.signals.get("system")
 
     def _decide(self, scores: list[ExpertScore], top_k: int) -> RouteDecision:
         best = scores[0].score if scores else 0.0

@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 """Write datasets/train.jsonl of the expert-json routing fixture: templated text -> JSON extraction prompts.
 
-Stands in for the training split of the JSON expert that does not exist yet (issue #17): the
-package's routing/ member embeds these prompts. The bench's labelled prompts are written apart
-from these (other wording, other texts). Deterministic: `python make_train.py` rewrites the same file.
+Was the bench's stand-in for a JSON expert before examples/expert-json existed; the router tests
+keep it (small, fixed): their packages' routing/ members embed these prompts. Deterministic: `python make_train.py` rewrites the same file.
 """
 
 from __future__ import annotations
