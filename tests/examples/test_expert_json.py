@@ -73,6 +73,20 @@ def test_data_is_varied(train_examples, domains):
     assert len({json.dumps(e["schema"]) for e in train_examples}) > 1000  # many schema shapes, not a few templates
 
 
+def test_training_mix_adds_distractors(domains):
+    """Training texts carry more facts no key asks for than the test cases' mix (the measured failure:
+    a distractor copied into a nullable field); the cases keep the default mix (the committed-cases
+    test checks they are unchanged)."""
+    tasks = _load("json_tasks")
+    domain, rng = domains.DOMAINS["product"], random.Random(1)
+
+    def mean_distractors(mix) -> float:
+        return sum(len(tasks._distractors(domain, {"product_name"}, mix, rng)) for _ in range(2000)) / 2000
+
+    assert 0.25 < mean_distractors(tasks.Mix()) < 0.35  # one unasked fact in ~30% of texts
+    assert mean_distractors(tasks.TRAIN_MIX) > 0.75  # ~60%, and a second one in 40% of those
+
+
 def test_heldout_domains_never_in_training(domains, train_examples, cases):
     heldout = set(domains.HELDOUT_DOMAINS)
     assert not heldout & set(domains.TRAIN_DOMAINS) and len(heldout) >= 5
@@ -189,10 +203,12 @@ def test_handwritten_cases_are_well_formed_and_fit_the_grammar(handwritten):
     assert len(load_cases(EXPERT / "tests" / "handwritten_cases.json")) == len(handwritten)
     grammar = read_grammar(EXPERT / "grammar.gbnf")
     slot = GrammarSlot("root", "system", kind="json_schema")
+    copying = GrammarSlot("root", "system", kind="json_schema", copy_from="user")
     for c in handwritten:
         messages = [{"role": "system", "content": c["system"]}, {"role": "user", "content": c["input"]}]
         jsonschema.validate(json.loads(c["expected_output"]), slot.schema(messages))
-        assert text_matches_grammar(compile_for_text(fill_slots(grammar, [slot], messages)), c["expected_output"]), c["id"]
+        for slots in ([slot], [copying]):  # the manifest's slot copies values from the user message
+            assert text_matches_grammar(compile_for_text(fill_slots(grammar, slots, messages)), c["expected_output"]), c["id"]
 
 
 def test_handwritten_cases_stay_out_of_every_training_path(handwritten, domains, train_examples):

@@ -27,13 +27,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from json_domains import HELDOUT_DOMAINS, TRAIN_DOMAINS  # noqa: E402
-from json_tasks import check_answer, examples  # noqa: E402
+from json_tasks import TRAIN_MIX, Mix, check_answer, examples  # noqa: E402
 
 EXPERT_DIR = HERE.parent
 
 
-def generate(domains: tuple[str, ...], count: int, seed: int) -> list[dict]:
-    rows = examples(domains, count, seed)
+def generate(domains: tuple[str, ...], count: int, seed: int, mix: Mix = TRAIN_MIX) -> list[dict]:
+    rows = examples(domains, count, seed, mix)
     for row in rows:
         check_answer(row)
     return rows
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=EXPERT_DIR, help="expert directory to write into")
     args = parser.parse_args(argv)
     train = generate(TRAIN_DOMAINS, args.count, args.seed)
-    heldout = generate(HELDOUT_DOMAINS, args.heldout_count, args.seed + 1)
+    heldout = generate(HELDOUT_DOMAINS, args.heldout_count, args.seed + 1, Mix())  # the test cases' own mix
     write_jsonl(args.out / "datasets" / "raw" / "json_train.jsonl", train)
     write_jsonl(args.out / "datasets" / "heldout" / "json_heldout.jsonl", heldout)
     shapes = Counter(e["shape"] for e in train)

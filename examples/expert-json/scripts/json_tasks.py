@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from json_domains import DOMAINS
@@ -27,6 +28,24 @@ INSTRUCTIONS = (
 )
 UNKNOWN = ("{name} unknown", "no {name} given", "{name} not stated")
 OPENERS = ("", "Details: ", "Notes: ", "Also, ")
+
+
+@dataclass(frozen=True)
+class Mix:
+    """How often a text carries facts the schema does not ask for (distractors).
+
+    The default is what the test cases are drawn with (tests/test_cases.json must not change
+    when the training mix does). TRAIN_MIX puts a distractor in most training texts, sometimes
+    two: the measured failures were a distractor copied into a nullable field
+    (`"breed": "rabbit"` from "the species is rabbit") and numbers swapped between fields, so
+    the model must see many texts where a fact of the right type belongs to no asked key.
+    """
+
+    extra_share: float = 0.3  # share of texts with one unasked fact
+    second_extra_share: float = 0.0  # of those, the share with a second one
+
+
+TRAIN_MIX = Mix(extra_share=0.6, second_extra_share=0.4)
 
 
 def schema_text(schema: dict[str, Any]) -> str:
@@ -78,7 +97,7 @@ def _write(domain: Domain, intro: str, said: list[tuple[str, bool]], rng: random
     return f"Hi! {text} Thanks!" if style == "message" else text
 
 
-def make_example(domain: Domain, rng: random.Random) -> dict[str, Any]:
+def make_example(domain: Domain, rng: random.Random, mix: Mix = Mix()) -> dict[str, Any]:
     fields = _choose_fields(domain, rng)
     values = {f.key: f.pick(rng) for f, _ in fields}
     answer: dict[str, Any] = {}
@@ -93,12 +112,7 @@ def make_example(domain: Domain, rng: random.Random) -> dict[str, Any]:
         if f.key not in domain.core:
             phrase = f.say(values[f.key], rng)
             said.append((phrase, not phrase.startswith(f.text_of(values[f.key]))))
-    asked = {f.key for f, _ in fields}
-    spare = [f for f in domain.fields if f.key not in asked and f.kind not in ("object", "object_array")]
-    if spare and rng.random() < 0.3:  # a fact the schema does not ask for: it must stay out of the answer
-        extra = rng.choice(spare)
-        phrase = extra.say(extra.pick(rng), rng)
-        said.append((phrase, False))
+    said += _distractors(domain, {f.key for f, _ in fields}, mix, rng)
     rng.shuffle(said)
     core_text = {k: domain.field(k).text_of(values[k]) for k in domain.core}
     intro = rng.choice(domain.intros).format(**core_text)
@@ -113,6 +127,18 @@ def make_example(domain: Domain, rng: random.Random) -> dict[str, Any]:
     }
 
 
+def _distractors(domain: Domain, asked: set[str], mix: Mix, rng: random.Random) -> list[tuple[str, bool]]:
+    """Facts the schema does not ask for: they must stay out of the answer."""
+    spare = [f for f in domain.fields if f.key not in asked and f.kind not in ("object", "object_array")]
+    if not spare or rng.random() >= mix.extra_share:
+        return []
+    # the default mix draws exactly as before (one rng.choice), so the committed test cases stay the same
+    extras = [rng.choice(spare)]
+    if mix.second_extra_share and len(spare) > 1 and rng.random() < mix.second_extra_share:
+        extras.append(rng.choice([f for f in spare if f is not extras[0]]))
+    return [(f.say(f.pick(rng), rng), False) for f in extras]
+
+
 def shape_of(fields: list[tuple[Field, bool]], answer: dict[str, Any]) -> str:
     """hard: nested objects or arrays; edge: a null or a boolean to infer; basic: flat values."""
     kinds = {f.kind for f, _ in fields}
@@ -123,7 +149,7 @@ def shape_of(fields: list[tuple[Field, bool]], answer: dict[str, Any]) -> str:
     return "basic"
 
 
-def examples(domains: tuple[str, ...], count: int, seed: int) -> list[dict[str, Any]]:
+def examples(domains: tuple[str, ...], count: int, seed: int, mix: Mix = Mix()) -> list[dict[str, Any]]:
     """``count`` distinct examples over ``domains``; the same arguments give the same list."""
     rng = random.Random(seed)
     seen: set[tuple[str, str]] = set()
@@ -133,7 +159,7 @@ def examples(domains: tuple[str, ...], count: int, seed: int) -> list[dict[str, 
         attempts += 1
         if attempts > count * 20:
             raise RuntimeError(f"only {len(out)} distinct examples after {attempts} attempts")
-        ex = make_example(DOMAINS[rng.choice(domains)], rng)
+        ex = make_example(DOMAINS[rng.choice(domains)], rng, mix)
         key = (ex["instruction"], ex["input"])
         if key not in seen:
             seen.add(key)
