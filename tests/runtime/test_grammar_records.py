@@ -103,3 +103,17 @@ def test_slot_rules_must_exist():
         check_slots(GRAMMAR, [GrammarSlot("single", "system", RECORD, "records", bind=(("name", "tab"),))])
     with pytest.raises(GrammarError, match="names_from: 'pick' is not a values slot"):
         check_slots(GRAMMAR, [GrammarSlot("single", "system", RECORD, "records", bind=(("name", "table"),), names_from="pick")])
+
+
+def test_manifest_checks_the_records_options():
+    from expertkit.manifest.checks import _slot_bind_problems
+    from expertkit.manifest.model import GrammarSlotSpec
+
+    def problems(**spec):
+        return [p.path for p in _slot_bind_problems("r", GrammarSlotSpec(message="system", **spec))]
+
+    assert problems(kind="records", pattern="x", bind={"name": "t"}) == []
+    assert problems(kind="records", pattern="x") == ["training.decoding.grammar_slots.r.bind"]
+    assert problems(kind="records", pattern="x", bind={"other_name": "t"}) == ["training.decoding.grammar_slots.r.bind.other_name"]
+    assert problems(pattern="x", bind={"name": "t"}) == ["training.decoding.grammar_slots.r.bind"]
+    assert problems(kind="record_pairs", pattern="x", bind={"name": "t"}, template="y") == ["training.decoding.grammar_slots.r.template"]

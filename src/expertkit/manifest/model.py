@@ -254,8 +254,10 @@ class Decoding(Section):
     grammar_slots: dict[str, GrammarSlotSpec] = Field(
         default_factory=dict,
         description="Grammar rules filled per request from the prompt (schema-aware decoding): rule name -> "
-        "{message, pattern}. The rule's definition in the grammar file is replaced by the alternation of the "
-        "pattern's matches, so the answer can only use names the prompt contains; with no match the file's rule stays.",
+        "{message, pattern, kind, ...}. The rule's definition in the grammar file is replaced by the alternation of the "
+        "pattern's matches (or a JSON Schema's grammar, or one copy of the rule per record of a schema), so the answer "
+        "can only use names the prompt contains; with no match the file's rule stays. A slot reading `reasoning` is "
+        "filled from the model's think block when it closes, so the answer follows the plan.",
     )
     reasoning_rule: str | None = Field(
         None,
