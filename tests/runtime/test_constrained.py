@@ -167,3 +167,24 @@ def test_reasoning_rule_must_exist(tiny_llama_dir, tiny_adapter, tmp_path):
     with InferenceEngine.from_manifest(root / "manifest.json", root / "weights" / model_slug(str(tiny_llama_dir)) / "final") as engine:
         with pytest.raises(GrammarError, match="reasoning_rule: .* has no rule `plan"):
             engine.generate(["x"], use_grammar=True)
+
+
+def test_answer_follows_the_think_block(tiny_llama_dir, tiny_adapter, tmp_path):
+    """A slot reading `reasoning` refills the answer's grammar when the think block closes: the
+    random tiny model must answer with the word its own plan chose."""
+    import re
+
+    from expertkit.manifest.model import model_slug
+    from expertkit.runtime.engine import InferenceEngine
+    from tests.runtime.expert_factory import make_expert
+
+    grammar = 'root ::= "SELECT " pick ";"\npick ::= [a-z]{1,5}\nreasoning ::= "\\nplan: " [a-z]{1,5} "\\n</think>"\n'
+    root = make_expert(tmp_path, tiny_llama_dir, tiny_adapter, grammar=grammar, reasoning_rule="reasoning", use_grammar=True,
+                       grammar_slots={"pick": {"message": "reasoning", "pattern": "plan: ([a-z]+)", "if_none": "nothing"}})
+    with InferenceEngine.from_manifest(root / "manifest.json", root / "weights" / model_slug(str(tiny_llama_dir)) / "final") as engine:
+        gens = engine.generate(PROMPTS, enable_thinking=True, max_new_tokens=40, batch_size=3)
+        direct = engine.generate(PROMPTS[:2], enable_thinking=False, max_new_tokens=40)
+    for g in gens:
+        found = re.fullmatch(r"<think>\nplan: ([a-z]{1,5})\n</think>\n\nSELECT ([a-z]{1,5});", g.text)
+        assert g.grammar_complete and found and found.group(1) == found.group(2), g.text
+    assert all(g.grammar_complete and re.fullmatch(r"SELECT [a-z]{1,5};", g.answer) for g in direct)  # no plan: the file's rule

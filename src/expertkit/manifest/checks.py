@@ -9,7 +9,15 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from expertkit.manifest.layout import grammar_path
-from expertkit.manifest.model import NAME_PATTERN, SEMVER_PATTERN, Manifest, TrainingConfig
+from expertkit.manifest.model import (
+    NAME_PATTERN,
+    PAIR_KEYS,
+    RECORD_KEYS,
+    SEMVER_PATTERN,
+    GrammarSlotSpec,
+    Manifest,
+    TrainingConfig,
+)
 from expertkit.manifest.problems import Problem
 
 CAPABILITY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*:\S.*$")
@@ -118,12 +126,30 @@ def _decoding(m: Manifest) -> list[Problem]:
             out.append(Problem(f"training.decoding.grammar_slots.{rule}", "is not a grammar rule name (letters, digits, _ and -)"))
         if slot.copy_from and slot.kind != "json_schema":
             out.append(Problem(f"training.decoding.grammar_slots.{rule}.copy_from", "only applies to a json_schema slot"))
-        if slot.kind == "values" and not slot.pattern:
-            out.append(Problem(f"training.decoding.grammar_slots.{rule}.pattern", "is required for a values slot (a regular expression)"))
+        if slot.kind in ("values", "records", "record_pairs") and not slot.pattern:
+            out.append(Problem(f"training.decoding.grammar_slots.{rule}.pattern", f"is required for a {slot.kind} slot (a regular expression)"))
+        out += _slot_bind_problems(rule, slot)
         try:
             re.compile(slot.pattern or "")
         except re.error as exc:
             out.append(Problem(f"training.decoding.grammar_slots.{rule}.pattern", f"is not a regular expression: {exc}"))
+    return out
+
+
+def _slot_bind_problems(rule: str, slot: GrammarSlotSpec) -> list[Problem]:
+    """bind/names_from only on records kinds, with the keys that kind has; template only on values."""
+    where = f"training.decoding.grammar_slots.{rule}"
+    keys = {"records": RECORD_KEYS, "record_pairs": PAIR_KEYS}.get(slot.kind)
+    out = []
+    if keys is None and (slot.bind or slot.names_from):
+        out.append(Problem(f"{where}.bind", "bind and names_from only apply to a records or record_pairs slot"))
+    elif keys is not None and not slot.bind:
+        out.append(Problem(f"{where}.bind", f"is required for a {slot.kind} slot (record key -> rule; keys: {', '.join(keys)})"))
+    for key in slot.bind if keys is not None else ():
+        if key not in keys:
+            out.append(Problem(f"{where}.bind.{key}", f"is not a key of a {slot.kind} slot (expected one of: {', '.join(keys)})"))
+    if slot.template and slot.kind != "values":
+        out.append(Problem(f"{where}.template", "only applies to a values slot"))
     return out
 
 

@@ -209,13 +209,33 @@ class TrainingConfig(Section):
         return data
 
 
+RECORD_KEYS = ("name", "members", "qualified")  # what a records slot can bind (runtime/grammar_records.py)
+PAIR_KEYS = RECORD_KEYS + ("key", "other_name", "other_members", "other_key")
+
+
 class GrammarSlotSpec(Section):
-    message: Literal["system", "user", "prompt"] = Field(description="Where to look: the system message, the last user message, or every message.")
+    message: Literal["system", "user", "prompt", "reasoning"] = Field(
+        description="Where to look: the system message, the last user message, every message, or the model's own think block "
+        "(the answer's grammar is then filled again when the think block closes, so the answer follows the plan).")
     pattern: str | None = Field(None, description="Regular expression (multi-line mode); with groups, the first group that matched is the value. "
-                                "Required for kind values; for json_schema it narrows where the schema is (default: the whole message).")
-    kind: Literal["values", "json_schema"] = Field(
+                                "Required for kind values and the records kinds (group 1 a record's name, group 2 its comma-separated "
+                                "members); for json_schema it narrows where the schema is (default: the whole message).")
+    kind: Literal["values", "json_schema", "records", "record_pairs"] = Field(
         "values", description="values: the rule becomes the alternation of the matches; json_schema: the rule becomes the grammar "
-        "of the JSON Schema the message carries (its first JSON object), so the answer is an object valid under it.")
+        "of the JSON Schema the message carries (its first JSON object), so the answer is an object valid under it; records: the "
+        "rule becomes one copy per record of the message, in which the rules of `bind` hold that record's values (a table's "
+        "columns only with that table); record_pairs: one copy per ordered pair of records where the first refers to the "
+        "second (a member `user_id` refers to `users`.`id`), or every pair when none refers to another.")
+    bind: dict[str, str] = Field(
+        default_factory=dict, description="Records kinds: record key -> grammar rule it fills in each copy. Keys: name, members, "
+        "qualified (name.member); record_pairs also key (the referring member), other_name, other_members, other_key.")
+    template: str | None = Field(None, description="values: each match is written as this (\\1 = its first group; Python's "
+                                 "match.expand) instead of its first group that matched.")
+    if_none: Literal["keep", "empty", "nothing"] = Field(
+        "keep", description="When the message is there but nothing matches: keep the file's rule, make the rule the empty "
+        "string, or make it match nothing (closing the branches that use it).")
+    names_from: str | None = Field(None, description="Records kinds: only the records named by this values slot's matches "
+                                   "(pairs: both), when its message is there; e.g. the table a think block chose.")
     copy_from: Literal["system", "user", "prompt"] | None = Field(
         None, description="json_schema only: the object's strings may only be sequences of this message's words and its numbers "
         "only numbers the message writes (enums, booleans and null are untouched): an extraction can't invent a value.")
@@ -234,8 +254,10 @@ class Decoding(Section):
     grammar_slots: dict[str, GrammarSlotSpec] = Field(
         default_factory=dict,
         description="Grammar rules filled per request from the prompt (schema-aware decoding): rule name -> "
-        "{message, pattern}. The rule's definition in the grammar file is replaced by the alternation of the "
-        "pattern's matches, so the answer can only use names the prompt contains; with no match the file's rule stays.",
+        "{message, pattern, kind, ...}. The rule's definition in the grammar file is replaced by the alternation of the "
+        "pattern's matches (or a JSON Schema's grammar, or one copy of the rule per record of a schema), so the answer "
+        "can only use names the prompt contains; with no match the file's rule stays. A slot reading `reasoning` is "
+        "filled from the model's think block when it closes, so the answer follows the plan.",
     )
     reasoning_rule: str | None = Field(
         None,

@@ -11,6 +11,8 @@ as in Qwen3, or several ordinary ones, as in SmolLM2):
 - THINKING: until `</think>` appears in the bytes. Free text, unless the manifest names a
   `reasoning_rule`: then a second matcher holds the think block (from after `<think>` through
   `</think>`) to that rule of the same grammar.
+  With ``after_think`` (grammar slots that read the think block), the answer's matcher is
+  replaced at `</think>` by one compiled for that think block: the answer follows the plan.
 - SEPARATOR: the training separator (`\\n\\n`, see `chat_format.with_reasoning`) is forced,
   so the answer starts where training put it; then GRAMMAR.
 - GRAMMAR: xgrammar's token bitmask; after the grammar completes only stop tokens are allowed.
@@ -78,17 +80,21 @@ class RowState:
     forced: list[int] = field(default_factory=list)
     violated: bool = False  # a token the grammar refused got through (should not happen)
     thought: Any = None  # matcher of the reasoning rule, when there is one
+    after_think: Any = None  # think text -> compiled answer grammar, when the answer depends on it
 
 
 class GrammarAfterThink(LogitsProcessor):
     """Apply each row's compiled grammar to its answer; single use (one `generate` call).
 
     ``grammars`` has one compiled grammar per batch row (rows may differ: grammar slots);
-    ``reasoning`` likewise, compiled from the reasoning rule, or None for free-text reasoning."""
+    ``reasoning`` likewise, compiled from the reasoning rule, or None for free-text reasoning;
+    ``after_think`` one callable per row (think text -> compiled answer grammar), or None."""
 
     def __init__(self, grammars: list[Any], vocab: ThinkVocab, *, enable_thinking: bool | None,
-                 stop_token_ids: list[int], reasoning: list[Any] | None = None) -> None:
+                 stop_token_ids: list[int], reasoning: list[Any] | None = None,
+                 after_think: list[Any] | None = None) -> None:
         self.vocab = vocab
+        self.stop_token_ids = stop_token_ids
         # the first state follows the prompt's pre-fill for this switch (`prompts.prefill`)
         first = {True: THINKING, False: GRAMMAR}.get(enable_thinking, START)  # type: ignore[arg-type]
         self.rows = [RowState(xgr.GrammarMatcher(compiled, override_stop_tokens=stop_token_ids), first) for compiled in grammars]
@@ -97,6 +103,8 @@ class GrammarAfterThink(LogitsProcessor):
                 row.thought = xgr.GrammarMatcher(compiled, override_stop_tokens=stop_token_ids)
                 if first == THINKING:  # the prompt's pre-fill already holds the line break after <think>
                     row.thought.accept_string(OPEN_THINK[len(THINK_OPEN):])
+        for row, answer in zip(self.rows, after_think or [None] * len(self.rows), strict=True):
+            row.after_think = answer
         self.bitmask = xgr.allocate_token_bitmask(len(grammars), vocab.vocab_size)
         self.prompt_len: int | None = None
 
@@ -125,7 +133,7 @@ class GrammarAfterThink(LogitsProcessor):
             row.buffer += self.vocab.token_bytes[token]
             cut = row.buffer.find(_CLOSE)
             if cut >= 0:
-                self._after_close(row, row.buffer[cut + len(_CLOSE):].decode("utf-8", "replace"))
+                self._after_close(row, row.buffer, cut)
         elif row.state == SEPARATOR:
             row.forced.pop(0)
             if not row.forced:
@@ -147,12 +155,17 @@ class GrammarAfterThink(LogitsProcessor):
                 row.violated |= not row.thought.accept_string(q[len(_OPEN):].decode("utf-8", "replace"))
             cut = q.find(_CLOSE)
             if cut >= 0:
-                self._after_close(row, q[cut + len(_CLOSE):].decode("utf-8", "replace"))
+                self._after_close(row, q, cut)
         elif not row.think_alive:
             row.state = GRAMMAR
             row.violated = not row.grammar_alive
 
-    def _after_close(self, row: RowState, tail: str) -> None:
+    def _after_close(self, row: RowState, block: bytes, cut: int) -> None:
+        """The think block closed at ``cut`` of ``block``; what follows `</think>` is answer text."""
+        tail = block[cut + len(_CLOSE):].decode("utf-8", "replace")
+        if row.after_think is not None:
+            think = block[:cut].removeprefix(_OPEN).decode("utf-8", "replace")
+            row.matcher = xgr.GrammarMatcher(row.after_think(think), override_stop_tokens=self.stop_token_ids)
         if THINK_SEPARATOR.startswith(tail):
             row.forced = list(self.vocab.encode(THINK_SEPARATOR[len(tail):]))
             row.state = SEPARATOR if row.forced else GRAMMAR

@@ -61,7 +61,7 @@ def run_decoder(engine: Any, decoder: Any, batch: Any) -> list[tuple[list[int], 
         from expertkit.runtime.constrained import GrammarAfterThink
 
         grammar = GrammarAfterThink(batch.grammars, engine.think_vocab(), enable_thinking=s.enable_thinking,
-                                    stop_token_ids=stop_ids, reasoning=batch.reasoning)
+                                    stop_token_ids=stop_ids, reasoning=batch.reasoning, after_think=batch.after_think)
     rows = len(batch.prompts)
     cancelled = [False] * rows
     # with a grammar the grammar decides the end (as on HF); the engine still cuts at a stop string

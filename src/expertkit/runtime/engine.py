@@ -31,6 +31,7 @@ from expertkit.manifest.layout import pick_base_model
 from expertkit.runtime.adapter_source import AdapterSource, open_adapter
 from expertkit.runtime.compose import Chain, Link, chain_settings, info_from_manifest, resolve
 from expertkit.runtime.grammar_cache import GrammarCache
+from expertkit.runtime.grammar_slots import REASONING
 from expertkit.runtime.pool import ExpertPool, Key
 from expertkit.runtime.prompts import OPEN_THINK, Request, as_request, build_prompt, prefill, split_output
 from expertkit.runtime.settings import DecodingSettings, expert_settings
@@ -92,6 +93,7 @@ class Batch:
     settings: DecodingSettings
     grammars: list[Any] | None = None  # compiled grammar per row
     reasoning: list[Any] | None = None  # compiled reasoning rule per row
+    after_think: list[Any] | None = None  # per row: think text -> compiled answer grammar (slots reading it)
     min_new_tokens: int | None = None
     on_token: Callable[[int, int], bool] | None = None  # (row, token) -> keep going; stop tokens not passed
     cancel: threading.Event | None = None
@@ -104,6 +106,7 @@ class _Row:
     plan: Resolved
     grammar: Any = None
     reasoning: Any = None
+    after_think: Any = None
 
 
 class InferenceEngine:
@@ -241,8 +244,14 @@ class InferenceEngine:
             # with thinking off the prompt closes the think block itself: no reasoning to constrain
             thinks = s.use_grammar and s.reasoning_rule and s.enable_thinking is not False
             reasoning = self.grammars.compiled(s, messages, root=s.reasoning_rule) if thinks else None
-            rows.append(_Row(i, ids, plan, grammar, reasoning))
+            rows.append(_Row(i, ids, plan, grammar, reasoning, self._after_think(s, messages)))
         return rows
+
+    def _after_think(self, s: DecodingSettings, messages: list[Message]) -> Callable[[str], Any] | None:
+        """When slots read the think block: think text -> the answer's grammar filled from it too."""
+        if not (s.use_grammar and s.enable_thinking is not False and any(slot.source == REASONING for slot in s.grammar_slots)):
+            return None
+        return lambda think: self.grammars.compiled(s, [*messages, {"role": REASONING, "content": think}])
 
     def _batches(self, rows: list[_Row], size: int, min_new_tokens: int | None) -> Iterator[list[_Row]]:
         """Rows with the same settings; chains mixed where the backend can (the decoder: any; PEFT:
@@ -251,7 +260,7 @@ class InferenceEngine:
         for row in rows:
             key = row.plan.chain.key
             kind = "mixed" if self.decoder is not None or self.pool.mixable(key) else key
-            groups.setdefault((row.plan.settings, kind, row.reasoning is not None), []).append(row)
+            groups.setdefault((row.plan.settings, kind, row.reasoning is not None, row.after_think is not None), []).append(row)
         for members in groups.values():
             members.sort(key=lambda r: len(r.prompt_ids))
             for start in range(0, len(members), size):
@@ -265,7 +274,8 @@ class InferenceEngine:
                          settings.stop_sequences) for _ in rows]
         batch = Batch([r.prompt_ids for r in rows], [r.plan.chain.key for r in rows], settings,
                       None if rows[0].grammar is None else [r.grammar for r in rows],
-                      None if rows[0].reasoning is None else [r.reasoning for r in rows], min_new_tokens, cancel=cancel)
+                      None if rows[0].reasoning is None else [r.reasoning for r in rows],
+                      None if rows[0].after_think is None else [r.after_think for r in rows], min_new_tokens, cancel=cancel)
 
         def work(emit: Callable[[Any], None]) -> Any:
             if deltas:

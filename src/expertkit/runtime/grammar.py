@@ -153,7 +153,7 @@ _RULE_DEF = re.compile(r"^[ \t]*([A-Za-z0-9_-]+)[ \t]*::=", re.M)
 
 def grammar_problems(manifest: Any, base_dir: Path) -> list:
     """With ``use_grammar`` on: the grammar compiles, and ``reasoning_rule`` and every
-    ``grammar_slots`` rule are rules of it (problems for `validate`, by JSON path)."""
+    ``grammar_slots`` rule (and rule a slot binds) are rules of it (problems for `validate`, by JSON path)."""
     from expertkit.manifest.problems import Problem
 
     dec = manifest.training.decoding
@@ -172,5 +172,7 @@ def grammar_problems(manifest: Any, base_dir: Path) -> list:
     rules = set(_RULE_DEF.findall(text))
     wanted = [("training.decoding.reasoning_rule", dec.reasoning_rule)] if dec.reasoning_rule else []
     wanted += [(f"training.decoding.grammar_slots.{rule}", rule) for rule in dec.grammar_slots]
+    wanted += [(f"training.decoding.grammar_slots.{rule}.bind.{key}", bound)
+               for rule, slot in dec.grammar_slots.items() for key, bound in slot.bind.items()]
     return [Problem(where, f"{rule!r} is not a rule of {rel} (expected one of: {', '.join(sorted(rules))})")
             for where, rule in wanted if rule not in rules]

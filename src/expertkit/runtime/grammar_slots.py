@@ -17,6 +17,17 @@ carries (the first JSON object in it; with a pattern, the first group of its fir
 parses): a format expert whose system message states the wanted object's schema is held to
 exactly that schema, per request, as the server's ``response_format`` json_schema is. The
 schema's rules are renamed under the slot (``root__...``) so they can't collide with the file's.
+
+Slots of kind ``records`` / ``record_pairs`` copy their rule per record of the message, binding
+names to each other (a table's columns to that table): see `grammar_records`.
+
+A slot may read ``reasoning``: the model's own think block, once it has closed. The engine then
+fills and compiles the answer's grammar again at `</think>` (`constrained.GrammarAfterThink`),
+so the answer is held to what the plan chose (its table, its filter, what it returns). Such a
+slot keeps the file's rule while there is no think block (thinking off, or the reasoning rule
+itself); ``if_none`` says what an unmatched slot becomes once it is there ("empty": the empty
+string, so an optional clause the plan didn't name is left out; "nothing": the branches using
+it close), and ``template`` writes each match differently (``DISTINCT \1``).
 """
 
 from __future__ import annotations
@@ -30,8 +41,10 @@ from typing import Any
 
 from expertkit.data.chat_format import Message
 from expertkit.errors import GrammarError
+from expertkit.runtime.grammar_records import NOTHING, gbnf_literal, pair_bindings, parse_records, record_bindings, specialise
 
 _RULE_START = re.compile(r"^([A-Za-z0-9_-]+)\s*::=", re.M)
+REASONING = "reasoning"  # the role under which the closed think block is passed to slots
 
 
 @dataclass(frozen=True)
@@ -41,12 +54,20 @@ class GrammarSlot:
     rule: str
     source: str
     pattern: str = ""
-    kind: str = "values"  # "values": literal alternatives; "json_schema": the grammar of a schema in the message
+    kind: str = "values"  # "values" | "json_schema" | "records" | "record_pairs" (see the module doc)
     copy_from: str = ""  # json_schema: strings and numbers only from this message ("user", "system", "prompt")
+    bind: tuple[tuple[str, str], ...] = ()  # records kinds: (record key, rule) pairs, see grammar_records
+    template: str = ""  # values: each match written as this (`\1` the first group), not its first group
+    if_none: str = "keep"  # the message is there but nothing matched: "keep" the file's rule, "empty", "nothing"
+    names_from: str = ""  # records kinds: only the records (pairs: both) named by this slot's values
 
     def _texts(self, messages: Sequence[Message]) -> list[str]:
-        texts = [m["content"] for m in messages if self.source == "prompt" or m["role"] == self.source]
-        return texts[-1:] if self.source == "user" else texts  # the question being answered, not earlier turns
+        texts = [m["content"] for m in messages if (self.source == "prompt" and m["role"] != REASONING) or m["role"] == self.source]
+        return texts[-1:] if self.source in ("user", REASONING) else texts  # the question being answered, not earlier turns
+
+    def present(self, messages: Sequence[Message]) -> bool:
+        """The slot's message is in the request (a think block only once it has closed)."""
+        return bool(self._texts(messages))
 
     def values(self, messages: Sequence[Message]) -> list[str]:
         """The distinct matches in first-seen order (a stable grammar text caches well)."""
@@ -57,6 +78,8 @@ class GrammarSlot:
             for match in regex.finditer(text):
                 # the first group that took part (patterns may be alternations), else the match
                 value = next((g for g in match.groups() if g), None) if regex.groups else match.group(0)
+                if self.template:
+                    value = match.expand(self.template)
                 if value:
                     found.setdefault(value, None)
         return list(found)
@@ -105,39 +128,62 @@ def check_slots(grammar: str, slots: Sequence[GrammarSlot], source: str = "gramm
         raise GrammarError(f"training.decoding.reasoning_rule: {source} has no rule `{reasoning_rule} ::= ...`",
                            hint="define the rule (the think block after <think>, through </think>) or unset reasoning_rule")
     for slot in slots:
-        if rule_span(grammar, slot.rule) is None:
-            raise GrammarError(
-                f"training.decoding.grammar_slots.{slot.rule}: {source} has no rule `{slot.rule} ::= ...` to fill",
-                hint=f"define `{slot.rule}` in the grammar (its definition is the fallback) or remove the slot",
-            )
-
-
-def gbnf_literal(value: str) -> str:
-    """``value`` as a GBNF string literal."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return f'"{escaped}"'
+        for rule, what in ((slot.rule, "to fill"), *((r, f"to bind to {k}") for k, r in slot.bind)):
+            if rule_span(grammar, rule) is None:
+                raise GrammarError(
+                    f"training.decoding.grammar_slots.{slot.rule}: {source} has no rule `{rule} ::= ...` {what}",
+                    hint=f"define `{rule}` in the grammar (its definition is the fallback) or remove it from the slot",
+                )
+        if slot.names_from and slot.names_from not in {s.rule for s in slots if s.kind == "values"}:
+            raise GrammarError(f"training.decoding.grammar_slots.{slot.rule}.names_from: {slot.names_from!r} is not a values slot",
+                               hint="name a slot of kind values whose matches are record names")
 
 
 def fill_slots(grammar: str, slots: Sequence[GrammarSlot], messages: Sequence[Message]) -> str:
-    """The grammar text for one request: each slot rule narrowed to the prompt's values."""
-    for slot in slots:
+    """The grammar text for one request: each slot rule narrowed to the prompt's values. Values
+    and schema slots first, then records slots, which copy rules as the others left them."""
+    found = {slot.rule: slot.values(messages) for slot in slots if slot.kind == "values" and slot.present(messages)}
+    for slot in sorted(slots, key=lambda s: s.kind in ("records", "record_pairs")):
         span = rule_span(grammar, slot.rule)
-        if slot.kind == "json_schema":
-            schema = slot.schema(messages)
-            if schema is None or span is None:
-                continue  # keep the file's definition
-            rules = schema_rules(json.dumps(schema), slot.rule)
-            if slot.copy_from:
-                rules = copy_values(rules, slot.rule, GrammarSlot(slot.rule, slot.copy_from)._texts(messages))
-            grammar = f"{grammar[:span[0]]}{slot.rule} ::= {slot.rule}__root\n{grammar[span[1]:]}".rstrip("\n")
-            grammar += "\n" + rules + "\n"
-            continue
-        values = slot.values(messages)
-        if not values or span is None:
+        if span is None or not slot.present(messages):
             continue  # keep the file's definition
-        body = " | ".join(gbnf_literal(v) for v in values)
-        grammar = f"{grammar[:span[0]]}{slot.rule} ::= {body}\n{grammar[span[1]:]}"
+        if slot.kind == "json_schema":
+            grammar = _fill_schema(grammar, slot, span, messages)
+        elif slot.kind in ("records", "record_pairs"):
+            grammar = _fill_records(grammar, slot, messages, found)
+        elif found[slot.rule] or slot.if_none != "keep":
+            body = " | ".join(gbnf_literal(v) for v in found[slot.rule]) or _NONE_BODY[slot.if_none]
+            grammar = f"{grammar[:span[0]]}{slot.rule} ::= {body}\n{grammar[span[1]:]}"
     return grammar
+
+
+_NONE_BODY = {"empty": '""', "nothing": NOTHING}
+
+
+def _fill_schema(grammar: str, slot: GrammarSlot, span: tuple[int, int], messages: Sequence[Message]) -> str:
+    schema = slot.schema(messages)
+    if schema is None:
+        return grammar  # keep the file's definition
+    rules = schema_rules(json.dumps(schema), slot.rule)
+    if slot.copy_from:
+        rules = copy_values(rules, slot.rule, GrammarSlot(slot.rule, slot.copy_from)._texts(messages))
+    grammar = f"{grammar[:span[0]]}{slot.rule} ::= {slot.rule}__root\n{grammar[span[1]:]}".rstrip("\n")
+    return grammar + "\n" + rules + "\n"
+
+
+def _fill_records(grammar: str, slot: GrammarSlot, messages: Sequence[Message], found: dict[str, list[str]]) -> str:
+    """The slot's rule copied per record (pair) of the message; records named by ``names_from``
+    only, when that slot's message is there (a plan that chose its table)."""
+    records = parse_records(slot._texts(messages), slot.pattern)
+    if not records:
+        return grammar if slot.if_none == "keep" else specialise(grammar, slot.rule, [])
+    bind = dict(slot.bind)
+    if slot.names_from in found:
+        named = set(found[slot.names_from])
+        records = [r for r in records if r.name in named]
+    if slot.kind == "records":
+        return specialise(grammar, slot.rule, record_bindings(records, bind))
+    return specialise(grammar, slot.rule, pair_bindings(records, bind))
 
 
 _EBNF_NAME = re.compile(r'("(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\])|([A-Za-z_][A-Za-z0-9_]*)')

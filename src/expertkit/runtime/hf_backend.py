@@ -55,7 +55,7 @@ def run_hf(engine: Any, batch: Any) -> list[tuple[list[int], bool | None, bool]]
         from expertkit.runtime.constrained import GrammarAfterThink
 
         grammar = GrammarAfterThink(batch.grammars, engine.think_vocab(), enable_thinking=batch.settings.enable_thinking,
-                                    stop_token_ids=stop_ids, reasoning=batch.reasoning)
+                                    stop_token_ids=stop_ids, reasoning=batch.reasoning, after_think=batch.after_think)
         processors.append(grammar)
     config = engine.generation_config(batch.settings, batch.min_new_tokens)
     extra: dict[str, Any] = {}

@@ -95,7 +95,10 @@ def settings_from_manifest(loaded: Any) -> DecodingSettings:
         enable_thinking=dec.enable_thinking,
         use_grammar=dec.use_grammar,
         grammar_file=grammar_path(loaded.model, loaded.base_dir),
-        grammar_slots=tuple(GrammarSlot(rule, slot.message, slot.pattern or "", slot.kind, slot.copy_from or "") for rule, slot in dec.grammar_slots.items()),
+        grammar_slots=tuple(GrammarSlot(rule, slot.message, slot.pattern or "", slot.kind, slot.copy_from or "",
+                                        tuple((key, bound) for key, bound in slot.bind.items()), slot.template or "",
+                                        slot.if_none, slot.names_from or "")
+                            for rule, slot in dec.grammar_slots.items()),
         reasoning_rule=dec.reasoning_rule,
     )
     settings.check()
