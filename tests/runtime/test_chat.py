@@ -136,6 +136,8 @@ def test_switches_system_reset_info_help_exit(engine):
     sess.command("/system You answer in SQL.")
     messages, _ = sess._fit("x", engine.resolve("expert-sql"))
     assert messages[0] == {"role": "system", "content": "You answer in SQL."}
+    sess.command("/system Schema:\\nusers(id, name)")  # typed as backslash-n: a schema has one table a line
+    assert sess.system == "Schema:\nusers(id, name)"
     sess.ask("one")
     assert "1 turn forgotten" in sess.command("/reset").message and sess.history == []
     info = sess.info()

@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name -> (argument, what it does)
     "/base": ("", "answer with the base model alone"),
     "/grammar": ("on|off", "hold answers to the chain's grammar, or decode freely"),
     "/think": ("on|off", "make the model reason first (a think block), or answer directly"),
-    "/system": ("TEXT", "set the system message; without TEXT, back to the expert's own"),
+    "/system": ("TEXT", "set the system message (\\n starts a new line); without TEXT, back to the expert's own"),
     "/reset": ("", "forget the conversation"),
     "/info": ("", "loaded experts, the chain, decoding settings, memory and context use"),
     "/help": ("", "this list"),
@@ -182,7 +182,8 @@ class ChatSession:
         return Reply(name, f"thinking {'on' if self.think else 'off'}")
 
     def _cmd_system(self, name: str, arg: str) -> Reply:
-        self.system = arg or None
+        # a typed line can't hold a newline, and a schema is one table per line (expert-sql's form)
+        self.system = arg.replace("\\n", "\n") or None
         return Reply(name, "system message set" if arg else "system message cleared: the expert's own applies")
 
     def _cmd_reset(self, name: str, arg: str) -> Reply:
