@@ -72,7 +72,7 @@ def test_route_runs(tiny_llama_dir, tmp_path, capsys):
     subset = tmp_path / "prompts.jsonl"
     subset.write_text("\n".join(lines[::20]) + "\n")  # every kind, a few of each
     bench = _load("route")
-    assert bench.main(["--embedders", str(tiny_llama_dir), "--prompts", str(subset), "--sql-examples", "20", "--repeats", "1", "--json"]) == 0
+    assert bench.main(["--embedders", str(tiny_llama_dir), "--prompts", str(subset), "--examples", "20", "--repeats", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {"accuracy", "abstain_accuracy", "latency_ms_p50", "latency_ms_p99"} <= set(out)
     assert set(out["routers"]) == {"manifest", tiny_llama_dir.name} and out["prompts"] == len(lines[::20])
