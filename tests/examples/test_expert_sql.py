@@ -179,7 +179,7 @@ def test_grammar_slots_accept_every_expected_sql_and_refuse_foreign_names(train_
     from expertkit.runtime.settings import settings_from_manifest
 
     settings = settings_from_manifest(load_manifest(EXPERT / "manifest.json"))
-    assert {s.rule for s in settings.grammar_slots} >= {"table", "column", "word", "single", "joined"}
+    assert {s.rule for s in settings.grammar_slots} == {"table", "column", "word"}
     grammar = (EXPERT / "grammar.gbnf").read_text(encoding="utf-8")
     def chat(system: str, question: str) -> list[dict]:
         return [{"role": "system", "content": system}, {"role": "user", "content": question}]
@@ -191,36 +191,8 @@ def test_grammar_slots_accept_every_expected_sql_and_refuse_foreign_names(train_
     zoo = next(c for c in cases if c["id"] == "zoo_filter_text")  # "... whose species is giraffe."
     filled = compile_for_text(fill_slots(grammar, settings.grammar_slots, chat(zoo["system"], zoo["input"])))
     assert text_matches_grammar(filled, zoo["expected_output"])
-    for wrong in ("SELECT title FROM animals;", "SELECT name FROM zoo;", "SELECT name FROM animals WHERE species = 'giraffa';",
-                  "SELECT shift FROM animals;",  # a column of the other table
-                  "SELECT animals.name FROM animals JOIN keepers ON animals.name = keepers.id;",  # not the reference
-                  "SELECT keepers.name FROM keepers JOIN animals ON keepers.id = animals.keeper_id;"):
+    for wrong in ("SELECT title FROM animals;", "SELECT name FROM zoo;", "SELECT name FROM animals WHERE species = 'giraffa';"):
         assert not text_matches_grammar(filled, wrong), wrong
-
-
-def test_the_answer_follows_the_plan(train_examples):
-    """Filled from the prompt and the example's own think block, the grammar accepts the example's SQL, and
-    refuses one that drops the plan's filter or reads another table than the plan's."""
-    from expertkit.manifest.loader import load_manifest
-    from expertkit.runtime.grammar import compile_for_text, text_matches_grammar
-    from expertkit.runtime.grammar_slots import fill_slots
-    from expertkit.runtime.settings import settings_from_manifest
-
-    settings = settings_from_manifest(load_manifest(EXPERT / "manifest.json"))
-    grammar = (EXPERT / "grammar.gbnf").read_text(encoding="utf-8")
-    for e in train_examples[::23]:
-        messages = [{"role": "system", "content": e["input"]}, {"role": "user", "content": e["instruction"]},
-                    {"role": "reasoning", "content": "\n" + e["reasoning"] + "\n"}]
-        compiled = compile_for_text(fill_slots(grammar, settings.grammar_slots, messages))
-        assert text_matches_grammar(compiled, e["output"]), (e["reasoning"], e["output"])
-        if " WHERE " in e["output"]:
-            dropped = re.sub(r" WHERE .*?(?= GROUP BY| ORDER BY| LIMIT|;)", "", e["output"])
-            assert not text_matches_grammar(compiled, dropped), dropped
-        tables = re.findall(r"^([a-z_]+)\(", e["input"], re.M)
-        other = next((t for t in tables if t not in e["output"]), None)
-        if other and " JOIN " not in e["output"]:
-            moved = re.sub(r" FROM [a-z_]+", f" FROM {other}", e["output"])
-            assert not text_matches_grammar(compiled, moved), moved
 
 
 def test_reasoning_fits_the_reasoning_rule(train_examples):
