@@ -102,6 +102,29 @@ class Stepper:
         return statistics.median(steps) if steps else float("nan")
 
 
+def matmul_floor_ms(decoder: Any, rows: int) -> float:
+    """One decode step's matmuls alone (every layer's fused weights and the output head, the layout the
+    decoder uses at ``rows`` rows, packed for batches): the step's time if everything else cost nothing.
+    It tells the kernel's limit (GEMV/small-M GEMM vs the copy bandwidth) apart from the decoder's overhead."""
+    import torch
+
+    from expertkit.runtime.decoder_layers import matmul
+
+    stack = decoder.stack
+    packed = stack.packed(decoder.max_batch) if rows > 1 and decoder.pack_batches else None
+    layers, head = packed if packed is not None else (stack.layers, stack.lm_head)
+    weights = [layer[k] for layer in layers for k in ("qkv", "o", "gate_up", "down")] + [head]
+    inputs = {n: torch.randn(rows, 1, n) for n in {stack.hidden, *stack.inputs.values()}}
+    shape_in = [stack.inputs[k] for _ in layers for k in ("qkv", "o", "gate_up", "down")] + [stack.hidden]
+
+    def step() -> None:
+        for w, n in zip(weights, shape_in, strict=True):
+            matmul(inputs[n], w)
+
+    step()  # warm-up (first touch of packed buffers)
+    return min(_timed(step) for _ in range(3)) * 1000
+
+
 def decoder_step_ms(decoder: Any, prompts: list[list[int]], chains: list[tuple], tokens: int) -> float:
     stepper = Stepper()
     decoder.run(prompts, chains, max_new_tokens=tokens, stop_ids=[], on_token=stepper)
@@ -135,6 +158,8 @@ def measure(args: argparse.Namespace, base: Any, decoder: Any, prompts: list[lis
         "expert": lambda: decoder_step_ms(decoder, [p0], [tuple(one)], args.tokens),
         "composed2": lambda: decoder_step_ms(decoder, [p0], [composed], args.tokens),
         "hf": lambda: hf_step_ms(base.model, p0, args.tokens),
+        "floor1": lambda: matmul_floor_ms(decoder, 1),
+        "floor8": lambda: matmul_floor_ms(decoder, 8),
         "batch8": lambda: decoder_step_ms(decoder, [prompts[i % len(prompts)] for i in range(8)], [()] * 8, args.batch_tokens),
         "mixed": lambda: _timed(lambda: decoder.run(prompts[:4], mixed, max_new_tokens=args.tokens, stop_ids=[])),
         "sequential": lambda: _timed(lambda: [decoder.run([p], [c], max_new_tokens=args.tokens, stop_ids=[])
@@ -261,6 +286,9 @@ def summarise(samples: dict[str, list[float]], swaps: list[float], cold: float, 
         "base_tokens_per_s": round(1000 / med["base"], 2),
         "bandwidth_bound_tokens_per_s": round(med["copy_bw"] / weights_bytes, 2),
         "batch8_step_ms": round(med["batch8"], 2),
+        # the step's matmuls alone, same kernels and layout: the ceiling of this decoder design on this CPU
+        "matmul_floor_tokens_per_s": round(1000 / med["floor1"], 2),
+        "batch8_matmul_floor_ms": round(med["floor8"], 2),
         "batch8_step_bound_ms": round(1000 * max(weights_bytes / med["copy_bw"], batch8_flops / med["peak"]), 2),
         # an attached expert with its merged weights cached (what the single-expert speed needs), and without
         # (the per-row path's cost; what remains when the pool's budget sheds the merged copy)
@@ -286,12 +314,13 @@ def report(result: dict[str, Any], samples: dict[str, list[float]], merge_ms: li
           f"+ merged weights {(decoder.memory_bytes(names[0]) - e.nbytes) / 2**20:.1f} MB, "
           f"built in {statistics.median(merge_ms):.0f} ms (median; once per expert, on first use or by prepare())", file=out)
     for key, values in samples.items():
-        unit = {"copy_bw": "GB/s", "peak": "GFLOP/s", "mixed": "s", "sequential": "s"}.get(key, "ms/token")
+        unit = {"copy_bw": "GB/s", "peak": "GFLOP/s", "floor1": "ms/step", "floor8": "ms/step", "mixed": "s", "sequential": "s"}.get(key, "ms/token")
         scale = 1e-9 if key in ("copy_bw", "peak") else 1.0
         print(f"  {key:12}{unit:>10}  " + ", ".join(f"{v * scale:.2f}" for v in values), file=out)
     for key, value in result.items():
         print(f"{key:32}{value}", file=out)
-    print(f"base vs bound {result['base_tokens_per_s'] / result['bandwidth_bound_tokens_per_s']:.2f}; "
+    print(f"base vs bound {result['base_tokens_per_s'] / result['bandwidth_bound_tokens_per_s']:.2f} "
+          f"(the matmuls alone: {result['matmul_floor_tokens_per_s'] / result['bandwidth_bound_tokens_per_s']:.2f}); "
           f"decoder vs HF generate {result['base_tokens_per_s'] / result['hf_generate_tokens_per_s']:.2f}x", file=out)
 
 

@@ -58,7 +58,8 @@ def test_runtime_bench_prints_every_key(tiny_llama_dir, tmp_path, expert_home, c
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"cold_attach_ms", "hot_swap_ms_median", "hot_swap_ms_p99", "token_latency_ratio_expert",
                            "token_latency_ratio_composed2", "mixed_batch_speedup", "base_tokens_per_s",
-                           "bandwidth_bound_tokens_per_s", "batch8_step_ms", "batch8_step_bound_ms", "ram_mb_per_expert",
+                           "bandwidth_bound_tokens_per_s", "batch8_step_ms", "batch8_step_bound_ms", "matmul_floor_tokens_per_s",
+                           "batch8_matmul_floor_ms", "ram_mb_per_expert",
                            "ram_mb_per_expert_unmerged", "hf_generate_tokens_per_s", "test_suite_s", "test_suite_cases",
                            "test_suite_train_s", "test_suite_vs_training"}
     assert all(isinstance(v, (int, float)) and v > 0 for v in result.values()), result

@@ -188,8 +188,8 @@ def _linear(x: torch.Tensor, w: Any, d: RowDelta | None) -> Any:
     if isinstance(w, list):  # the unfused layout (measured against the fused one; no deltas)
         return [torch.matmul(x, part) for part in w]
     if d is None:
-        return _mm(x, w)
-    y = _mm(x if d.a is None else x * d.a, w)
+        return matmul(x, w)
+    y = matmul(x if d.a is None else x * d.a, w)
     if d.c is not None:
         y = y * d.c
     if d.At is not None and d.At.dim() == 2:  # every row the same chain: one shared pair
@@ -221,7 +221,8 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tenso
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
 
 
-def _mm(x: torch.Tensor, w: Any) -> torch.Tensor:
+def matmul(x: torch.Tensor, w: Any) -> torch.Tensor:
+    """``x @ w`` for a weight in decode layout ([in, out], or oneDNN-packed); public for the benchmarks."""
     if type(w) is Packed:
         return torch.ops.mkldnn._linear_pointwise(x, w.w, None, "none", [], "")
     return torch.matmul(x, w)
@@ -275,4 +276,4 @@ def forward(stack: Stack, h: torch.Tensor, positions: torch.Tensor, cache: list[
         h = _linear_add(h, stack.act(g) * u, L["down"], ld.get("down"))
     if last_only:
         h = h[:, -1:]
-    return _mm(F.rms_norm(h, (stack.hidden,), stack.norm, stack.eps), head)
+    return matmul(F.rms_norm(h, (stack.hidden,), stack.norm, stack.eps), head)
