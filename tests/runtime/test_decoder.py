@@ -90,6 +90,33 @@ def test_mixed_batch_rows_equal_each_row_alone(sharp_dirs, adapters):
     assert len({tuple(r) for r in together}) > 3
 
 
+@pytest.mark.parametrize("pack", [True, False])
+def test_rows_leaving_the_batch_early_keep_the_others_exact(sharp_dirs, adapters, pack):
+    """Finished rows leave the forward pass (their cache rows, per-row deltas, pads and masks are
+    dropped): the rows still decoding must go on exactly as they would alone, whatever leaves when."""
+    decoder = Decoder(load(sharp_dirs["llama"]), pack_batches=pack)
+    for kind in ("lora", "dora", "ia3", "prompt"):
+        decoder.attach(kind, adapters[("llama", kind)])
+    chains = [(("lora", 1.0),), (), (("dora", 1.0),), (("prompt", 1.0),), (("ia3", 1.0),), (("lora", 0.5), ("dora", 1.0))]
+    prompts = [PROMPTS[i % len(PROMPTS)][: 3 + i % 3] for i in range(len(chains))]  # different lengths: left padding
+    cut_at = {0: 2, 2: 5, 3: 1, 5: 7}  # row -> tokens it keeps before it is cancelled
+    counts = [0] * len(chains)
+    widths: list[int] = []
+
+    def on_token(row: int, token: int) -> bool:
+        counts[row] += 1
+        return counts[row] < cut_at.get(row, 99)
+
+    def every_row(ids, scores):
+        widths.append(scores.shape[0])
+        return scores
+
+    together = decoder.run(prompts, chains, max_new_tokens=10, stop_ids=[], on_token=on_token, logits_processor=every_row)
+    alone = [decoder.run([p], [c], max_new_tokens=10, stop_ids=[])[0] for p, c in zip(prompts, chains, strict=True)]
+    assert together == [a[:cut_at.get(r, 10)] for r, a in enumerate(alone)]
+    assert set(widths) == {len(chains)}  # the processor always sees every row
+
+
 def test_lora_composition_equals_peft_weighted_adapter(sharp_dirs, tmp_path):
     from peft import PeftModel
 

@@ -20,7 +20,8 @@ Constructor options: ``max_batch`` (rows the KV cache is first sized for, and th
 processor), ``share`` (re-point the HF model's parameters at the decoder's fused [in, out] tensors,
 so the weights are held once), ``dtype`` (e.g. torch.bfloat16: a cast copy), ``merge_at_attach``,
 ``pack_batches`` (below), ``fuse`` (False: the unfused layout, for measurement; no experts), ``hugepages``
-(False: the weights in ordinary pages, for measurement; `runtime/hugepages`).
+(False: the weights in ordinary pages, for measurement; `runtime/hugepages`), ``drop_finished``
+(False: finished rows stay in the forward pass to the end, for measurement).
 
 How a batch runs (prefill of the left-padded prompts, then one token per step over a static
 KV cache allocated once and reused while it is big enough):
@@ -33,7 +34,10 @@ KV cache allocated once and reused while it is big enough):
 - rows use different chains: the base weights plus per-row low-rank deltas as batched matmuls
   (one A/B stack per linear, padded to the largest rank), so 4 experts cost about one batch;
 - a batch of 2+ rows always takes that path on oneDNN-packed base weights (``pack_batches``): one
-  more copy of the base weights, but the packed small-M GEMM beats MKL's by ~2.5x at 4-8 rows.
+  more copy of the base weights, but the packed small-M GEMM beats MKL's by ~2.5x at 4-8 rows;
+- a row that finishes leaves the forward pass (its cache row, deltas, pad and mask are dropped; the
+  processor and ``on_token`` still see batch row numbers): a test suite's batch, where one rambling
+  row runs to max_new_tokens, then costs what its remaining rows cost, not a full batch per step.
 """
 
 from __future__ import annotations
@@ -71,12 +75,13 @@ class Decoder:
     def __init__(self, model: Any, *, max_batch: int = 8, max_seq_len: int = 2048, fuse: bool = True,
                  merge_at_attach: bool = False, merged_cache: int = 8, max_merged_bytes: int | None = None,
                  pad_id: int = 0, share: bool = True, dtype: torch.dtype | None = None, pack_batches: bool = True,
-                 hugepages: bool = True) -> None:
+                 hugepages: bool = True, drop_finished: bool = True) -> None:
         self.stack = Stack(model, fuse=fuse, share=share, dtype=dtype, hugepages=hugepages)
         self.max_batch, self.max_seq_len = max_batch, max_seq_len
         self.merge_at_attach = merge_at_attach
         self.pack_batches = pack_batches  # batches of 2+ rows: oneDNN-packed base weights (+ one more copy of them)
         self.pad_id = pad_id
+        self.drop_finished = drop_finished  # finished rows leave the forward pass (False: they run to the end)
         self.experts: dict[str, Expert] = {}
         self.merged = MergedCache(self.stack, max_entries=merged_cache, max_bytes=max_merged_bytes)
         self._combos: OrderedDict[Chain, dict[tuple[int, str], Delta]] = OrderedDict()  # chain -> combined deltas
@@ -244,8 +249,9 @@ class Decoder:
             ids[r, width - len(p):width] = torch.tensor(p)
         out: list[list[int]] = [[] for _ in range(B)]
         done = [False] * B
+        live = list(range(B))  # the rows still decoding, in the order the forward pass holds them
         for step in range(max_new):
-            scores = sampler.hold_stops(logits[:, -1].float(), step)
+            scores = sampler.hold_stops(_all_rows(logits[:, -1].float(), live, B), step)
             if processor is not None:
                 scores = processor(ids[:, :width + step], scores)
             tokens = sampler(scores).tolist()
@@ -262,11 +268,24 @@ class Decoder:
             if all(done) or step == max_new - 1:
                 break
             pos = total + step
-            h = self.stack.embed[ids[:, width + step]][:, None]
+            if self.drop_finished and any(done[r] for r in live):  # finished rows leave the forward pass (a step costs ~rows)
+                keep = [i for i, r in enumerate(live) if not done[r]]
+                live = [live[i] for i in keep]
+                cache, deltas = self._keep_rows(keep, pos), _keep_deltas(deltas, keep)
+                pads = pads[keep]
+                step_mask = None if step_mask is None else step_mask[keep]
+            h = self.stack.embed[ids[live, width + step]][:, None]
             mask = None if step_mask is None else step_mask[..., :pos + 1]
             self._stepped()
             logits = forward(self.stack, h, (pos - pads)[:, None], cache, pos, mask, weights, deltas, head=head)
         return out
+
+    def _keep_rows(self, keep: list[int], end: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Move the cache rows ``keep`` (columns before ``end``, the ones written) to the front, in one copy
+        for every layer; returns the per-layer views of those rows."""
+        c = self._cache
+        c[:, :, :len(keep), :, :end] = c[:, :, keep, :, :end]
+        return [(c[i, 0, :len(keep)], c[i, 1, :len(keep)]) for i in range(self.stack.n_layers)]
 
     def _stepped(self) -> None:
         for hook in self.step_hooks:
@@ -309,6 +328,28 @@ class Decoder:
             cols = max(cols, length)
             self._cache = torch.zeros(st.n_layers, 2, rows, st.n_kv, cols, st.head_dim, dtype=st.dtype)
         return [(self._cache[i, 0, :batch], self._cache[i, 1, :batch]) for i in range(st.n_layers)]
+
+
+def _all_rows(logits: torch.Tensor, live: list[int], rows: int) -> torch.Tensor:
+    """Logits of the live rows placed at their rows of the whole batch (finished rows: zeros), so the
+    processor and the sampler always see every row, as in HF generate."""
+    if len(live) == rows:
+        return logits
+    full = logits.new_zeros(rows, logits.shape[-1])
+    full[live] = logits
+    return full
+
+
+def _keep_deltas(deltas: list[dict[str, RowDelta]] | None, keep: list[int]) -> list[dict[str, RowDelta]] | None:
+    """The per-row low-rank terms of the rows ``keep`` (terms shared by every row stay as they are)."""
+    if deltas is None:
+        return None
+
+    def rows(t: torch.Tensor | None, batched: bool) -> torch.Tensor | None:
+        return t[keep] if t is not None and batched and t.shape[0] > 1 else t
+
+    return [{g: RowDelta(rows(d.At, d.At is not None and d.At.dim() == 3), rows(d.Bt, d.Bt is not None and d.Bt.dim() == 3),
+                         rows(d.a, True), rows(d.c, True)) for g, d in layer.items()} for layer in deltas]
 
 
 class _Sampler:
