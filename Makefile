@@ -3,6 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# pytest-xdist workers for `make test`: the suite is mostly one-thread Python (tiny models, CLI runs),
+# so two workers on CI's 2 cores cut its wall time; the real-model tests go first (tests/conftest.py)
+JOBS ?= 2
 
 .PHONY: setup test test-fast test-latest lint demo demo-json clean
 
@@ -25,10 +28,10 @@ $(STAMP): pyproject.toml
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/ruff check src tests bench examples
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(JOBS)
 
 test-fast: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not e2e"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(JOBS) -m "not slow and not e2e"
 
 # The training tests (with the private-API canary) against the newest transformers, PEFT, TRL and
 # accelerate, past pyproject's upper bounds, in a venv of its own: run it before raising a bound.

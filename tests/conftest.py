@@ -21,6 +21,12 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """The real-model tests (`slow`, minutes each) first: under `make test`'s two pytest-xdist workers the
+    longest jobs start first, so no worker is left running one at the end while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # a stable sort: otherwise collection order
+
+
 @pytest.fixture(autouse=True)
 def expert_home(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets its own EXPERT_HOME; nothing touches ~/.expert."""
@@ -93,7 +99,11 @@ def real_model_home(tmp_path_factory) -> Path:
     given = os.environ.get("EXPERTKIT_REAL_MODELS")
     if given and (Path(given) / DEFAULT_MODEL / "config.json").is_file():
         return Path(given)
-    home = tmp_path_factory.mktemp("real_model_home")
+    # under pytest-xdist each worker has its own session: the workers share one conversion in the run's
+    # common temp dir (prepare_alias converts under a lock; whoever comes second finds it ready)
+    shared = os.environ.get("PYTEST_XDIST_WORKER") is not None
+    home = tmp_path_factory.getbasetemp().parent / "real_model_home" if shared else tmp_path_factory.mktemp("real_model_home")
+    home.mkdir(parents=True, exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EXPERT_HOME", str(home))
         prepare_alias(ALIASES[DEFAULT_MODEL])
