@@ -139,7 +139,9 @@ def test_switches_system_reset_info_help_exit(engine):
     sess.command("/system Schema:\\nusers(id, name)")  # typed as backslash-n: a schema has one table a line
     assert sess.system == "Schema:\nusers(id, name)"
     sess.ask("one")
-    assert "1 turn forgotten" in sess.command("/reset").message and sess.history == []
+    reset = sess.command("/reset").message
+    assert "1 turn forgotten" in reset and "system message" in reset and sess.history == []
+    assert sess.system == "Schema:\nusers(id, name)"  # only the turns go
     info = sess.info()
     assert info["chain"][0]["name"] == "expert-sql" and info["memory"]["peak_rss_mb"] > 0
     assert info["context"]["window"] == 1024 and info["attached"]["experts"]

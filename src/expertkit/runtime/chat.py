@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name -> (argument, what it does)
     "/grammar": ("on|off", "hold answers to the chain's grammar, or decode freely"),
     "/think": ("on|off", "make the model reason first (a think block), or answer directly"),
     "/system": ("TEXT", "set the system message (\\n starts a new line); without TEXT, back to the expert's own"),
-    "/reset": ("", "forget the conversation"),
+    "/reset": ("", "forget the conversation (the system message, experts and switches stay)"),
     "/info": ("", "loaded experts, the chain, decoding settings, memory and context use"),
     "/help": ("", "this list"),
     "/exit": ("", "leave the session"),
@@ -189,7 +189,9 @@ class ChatSession:
     def _cmd_reset(self, name: str, arg: str) -> Reply:
         dropped = len(self.history)
         self.history.clear()
-        return Reply(name, f"conversation reset ({dropped} turn{'s' if dropped != 1 else ''} forgotten)")
+        # only the turns go: a user who set a schema with /system keeps asking about it
+        kept = "system message, experts and switches kept" if self.system else "experts and switches kept"
+        return Reply(name, f"conversation reset ({dropped} turn{'s' if dropped != 1 else ''} forgotten; {kept})")
 
     def _cmd_info(self, name: str, arg: str) -> Reply:
         return Reply(name, "", self.info())
