@@ -7,6 +7,7 @@ noticing; a bench that can't run measures nothing.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their string annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 
@@ -138,3 +140,44 @@ def test_compose_bench_measures_each_suite_under_each_chain(tiny_llama_dir, tmp_
     assert gated["expert-json"]["routed"] == {"expert-json": 2}
     assert gated["expert-json"]["accuracy"] == rows["expert-json"]["suites"]["expert-json"]["accuracy"]
     assert "| `expert-sql\\|expert-json` | the chosen one |" in out["markdown"]
+
+
+def _fake_run(root: Path) -> Path:
+    """A training run as `expert-cli train` leaves it: one checkpoint before the final, one at its step."""
+    weights = root / "run" / "weights" / "tiny"
+    for step, lr in ((2, 0.002), (4, 0.0)):
+        ckpt = weights / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        log = [{"step": step - 1, "train_runtime": 30.0 * (step - 1)}]
+        (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": step, "max_steps": 4, "num_input_tokens_seen": 100 * step,
+                                                             "log_history": log}))
+        (ckpt / "scheduler.json").write_text(json.dumps({"format": 1, "tree": {"__dict__": [["_last_lr", [lr, lr]]]}}))
+    (weights / "final").mkdir()
+    (weights / "training_summary.json").write_text(json.dumps({"config": {"training.config": {"rank": 8}}, "final": {"step": 4},
+                                                               "max_steps": 4, "tokens_seen": 400, "wall_time_s": 120.0,
+                                                               "tokens_per_second": 3.3}))
+    (root / "run" / "manifest.json").write_text("{}")
+    return root / "run"
+
+
+def test_learning_curve_tests_each_point_once_and_resumes(tmp_path, capsys):
+    """Each (point, suite) is one `expert-cli test`; a second call reuses the saved results (a run cut short resumes)."""
+    run = _fake_run(tmp_path)
+    calls = tmp_path / "calls.txt"
+    cli = tmp_path / "fake-cli"  # answers like `expert-cli test --json`: 3 of 4 pass for final, 1 of 4 before
+    cli.write_text(f"#!{sys.executable}\nimport json, sys\nopen({str(calls)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+                   "n = 3 if sys.argv[sys.argv.index('--adapter') + 1].endswith('final') else 1\n"
+                   "print(json.dumps({'passed': n, 'total': 4, 'expert': [{'id': f'c{i}', 'passed': i < n} for i in range(4)]}))\n"
+                   "sys.exit(1)\n")
+    cli.chmod(0o755)
+    bench = _load("learning_curve")
+    args = [str(run), "--suite", "a=tests/a.json", "--suite", "b=tests/b.json", "--results", str(tmp_path / "curve.json"),
+            "--cli", str(cli), "--lock", str(tmp_path / "lock")]
+    assert bench.main(args) == 0
+    table = capsys.readouterr().out
+    assert len(calls.read_text().splitlines()) == 4  # checkpoint-2 and final, two suites; checkpoint-4 is the final
+    assert "| run | checkpoint-2 | 2 / 4 (r=8) | 2.0e-03 | 200 | 1.0 min | 3 | 25.0% (1/4) | 25.0% (1/4) |" in table
+    assert "| run | final | 4 / 4 (r=8) | end | 400 | 2.0 min | 3 | 75.0% (3/4) | 75.0% (3/4) |" in table
+    assert json.loads((tmp_path / "curve.json").read_text())["run/final:a"]["passed_ids"] == ["c0", "c1", "c2"]
+    assert bench.main(args) == 0
+    assert len(calls.read_text().splitlines()) == 4 and capsys.readouterr().out == table
