@@ -111,7 +111,7 @@ def matmul_floor_ms(decoder: Any, rows: int) -> float:
     from expertkit.runtime.decoder_layers import matmul
 
     stack = decoder.stack
-    packed = stack.packed(decoder.max_batch) if rows > 1 and decoder.pack_batches else None
+    packed = decoder.packed_for(rows)
     layers, head = packed if packed is not None else (stack.layers, stack.lm_head)
     weights = [layer[k] for layer in layers for k in ("qkv", "o", "gate_up", "down")] + [head]
     inputs = {n: torch.randn(rows, 1, n) for n in {stack.hidden, *stack.inputs.values()}}

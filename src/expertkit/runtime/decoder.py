@@ -295,13 +295,18 @@ class Decoder:
         """Which weights a batch decodes with: one row -> the chain's merged weights (MKL's GEMV on [in, out]
         is the fastest single-row path); several rows -> the oneDNN-packed base weights plus per-row deltas
         (packed small-M GEMM is ~2.5x faster than MKL's, which outweighs the low-rank terms)."""
-        packed = self.stack.packed(self.max_batch) if len(chains) > 1 and self.pack_batches else None
+        packed = self.packed_for(len(chains))
         merged = self.weights_for(chains[0]) if packed is None and len(set(chains)) == 1 else None
         if merged is not None:
             return merged, None, None
         layers, head = packed if packed is not None else (self.stack.layers, None)
         has_deltas = any(e.deltas for c in set(chains) for e, _ in self._experts(c))
         return layers, self.row_deltas(chains) if has_deltas else None, head
+
+    def packed_for(self, rows: int) -> tuple[list[dict[str, Any]], Any] | None:
+        """The oneDNN-packed base layers and head a batch of ``rows`` decodes on, or None (one row, or
+        packing off or unavailable: the [in, out] weights)."""
+        return self.stack.packed(self.max_batch) if rows > 1 and self.pack_batches else None
 
     def _soft_prompt(self, chain: Chain) -> torch.Tensor | None:
         parts = [e.prompt for e, _ in self._experts(chain) if e.prompt is not None]
@@ -345,11 +350,10 @@ def _keep_deltas(deltas: list[dict[str, RowDelta]] | None, keep: list[int]) -> l
     if deltas is None:
         return None
 
-    def rows(t: torch.Tensor | None, batched: bool) -> torch.Tensor | None:
-        return t[keep] if t is not None and batched and t.shape[0] > 1 else t
+    def rows(t: torch.Tensor | None) -> torch.Tensor | None:  # per row: [B, ...] with B > 1 (shared: [in, R] or [1, 1, n])
+        return t[keep] if t is not None and t.dim() == 3 and t.shape[0] > 1 else t
 
-    return [{g: RowDelta(rows(d.At, d.At is not None and d.At.dim() == 3), rows(d.Bt, d.Bt is not None and d.Bt.dim() == 3),
-                         rows(d.a, True), rows(d.c, True)) for g, d in layer.items()} for layer in deltas]
+    return [{g: RowDelta(rows(d.At), rows(d.Bt), rows(d.a), rows(d.c)) for g, d in layer.items()} for layer in deltas]
 
 
 class _Sampler:
