@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # pytest-xdist workers for `make test`: the suite is mostly one-thread Python (tiny models, CLI runs),
 # so two workers on CI's 2 cores cut its wall time; the real-model tests go first (tests/conftest.py)
+# --durations: the CI log names the slowest tests, where the 30-minute budget goes
 JOBS ?= 2
 
 .PHONY: setup test test-fast test-latest lint demo demo-json clean
@@ -28,7 +29,7 @@ $(STAMP): pyproject.toml
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/ruff check src tests bench examples
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(JOBS)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(JOBS) --durations=15
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(JOBS) -m "not slow and not e2e"

@@ -112,17 +112,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if name not in stored:
                 stored[name] = profiles(load_embedder(name), examples)
-            embedder = load_embedder(name, **{k: v for k, v in options.items() if k != "threads"})
+            embedder = load_embedder(name, **{k: v for k, v in options.items() if k not in ("threads", "system_cache")})
         except ExpertError as exc:
             skipped[spec] = exc.message
             continue
-        routers[label] = Router(copy.deepcopy(stored[name]), embedder)
+        if options["trace"] and embedder.traced is None:
+            print(f"{spec}: not traced ({embedder.trace_note})", file=sys.stderr)
+        routers[label] = Router(copy.deepcopy(stored[name]), embedder, system_cache=options["system_cache"])
         threads[label] = options["threads"]
         if args.before is not None and "before" not in routers:
             routers["before"] = other_router(args.before)(copy.deepcopy(stored[name]), embedder)
             threads["before"] = options["threads"]
     results = evaluate(routers, cases, args.repeats, threads, fresh)
-    default = next((n for n in results if n.split(":")[0] == "minilm"), next(iter(results)))
+    default = "minilm" if "minilm" in results else next((n for n in results if n.split(":")[0] == "minilm"), next(iter(results)))
     keys = ["accuracy", "accuracy_dev", "accuracy_heldout", *[f"accuracy_{n}" for n in fresh], "abstain_accuracy",
             "latency_ms_p50", "latency_ms_p99"]
     report = {**{k: results[default][k] for k in keys},
@@ -165,22 +167,28 @@ def halves(cases: list[dict]) -> dict[str, str]:
 
 
 def variant(spec: str, threads: int) -> tuple[str, dict, str]:
-    """"minilm:fp32:t32:threads2" -> ("minilm", {"quantize": False, "max_tokens": 32, "threads": 2}, label):
-    the same embedding model under other request-time settings (the default: the router's, int8),
-    compared in one interleaved run; the experts' routing data is always made as `package` makes it."""
-    from expertkit.runtime.routing import QUANTIZE
+    """"minilm:fp32:t32:threads2" -> ("minilm", {"quantize": False, "max_tokens": 32, "threads": 2, ...}, label):
+    the same embedding model under other request-time settings (the default: the router's, int8 and
+    traced, system vectors cached), compared in one interleaved run; `eager` runs the transformers
+    forward untraced, `nocache` embeds every system message afresh. The experts' routing data is
+    always made as `package` makes it."""
+    from expertkit.runtime.routing import QUANTIZE, SYSTEM_CACHE, TRACE
 
     name, *flags = spec.split(":")
-    options: dict = {"threads": threads, "quantize": QUANTIZE}
+    options: dict = {"threads": threads, "quantize": QUANTIZE, "trace": TRACE, "system_cache": SYSTEM_CACHE}
     for flag in flags:
         if flag in ("int8", "fp32"):
             options["quantize"] = flag == "int8"
+        elif flag == "eager":
+            options["trace"] = False
+        elif flag == "nocache":
+            options["system_cache"] = 0
         elif flag.startswith("threads") and flag[7:].isdigit():
             options["threads"] = int(flag[7:])
         elif flag.startswith("t") and flag[1:].isdigit():
             options["max_tokens"] = int(flag[1:])
         else:
-            raise SystemExit(f"--embedders {spec}: unknown setting {flag!r} (int8, fp32, tN, threadsN)")
+            raise SystemExit(f"--embedders {spec}: unknown setting {flag!r} (int8, fp32, eager, nocache, tN, threadsN)")
     base = name if name in ("minilm", "base") else Path(name).name
     return name, options, ":".join([base, *flags])
 

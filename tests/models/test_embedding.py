@@ -36,3 +36,50 @@ def test_max_tokens_cuts_the_text(tiny_llama_dir):
     short = load_embedder(tiny_llama_dir, max_tokens=4)
     long_text = "one two three four five six seven eight nine ten"
     assert np.allclose(short.embed([long_text]), short.embed([long_text + " eleven twelve"]), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_dir(tmp_path_factory):
+    """A tiny random BERT encoder with a word-piece vocabulary: the sentence-model path (traced at request time)."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    path = tmp_path_factory.mktemp("tiny_bert")
+    words = "how many books were published after the year list every author and genre sea haiku a write".split()
+    (path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, ",", "?", "."]) + "\n")
+    BertTokenizer(str(path / "vocab.txt")).save_pretrained(str(path))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(words) + 8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(str(path))
+    return path
+
+
+def test_a_traced_encoder_gives_the_eager_vectors_at_every_length(tiny_bert_dir):
+    from expertkit.models.embedding import load_embedder
+
+    eager, traced = load_embedder(tiny_bert_dir, quantize=True), load_embedder(tiny_bert_dir, quantize=True, trace=True)
+    assert traced.traced is not None and traced.trace_note is None and eager.traced is None
+    assert traced.id == eager.id  # same weights: the vectors stored at package time still apply
+    words = "how many books were published after the year list every author and genre".split()
+    texts = ["", "sea", *[" ".join(words[:n]) for n in (3, 7, len(words))], " ".join(words * 6)]  # the last one is cut
+    # text by text: in a padded batch int8's activation scales see the other rows
+    assert np.allclose(traced.embed(texts), np.concatenate([eager.embed([t]) for t in texts]), atol=1e-5)
+
+
+def test_only_encoders_are_traced_and_a_failed_trace_keeps_the_eager_forward(tiny_llama_dir, tiny_bert_dir, monkeypatch):
+    import torch
+
+    from expertkit.models.embedding import load_embedder
+
+    llama = load_embedder(tiny_llama_dir, trace=True)
+    assert llama.traced is None and "not traced" in llama.trace_note
+    assert np.allclose(llama.embed(["How many books?"]), load_embedder(tiny_llama_dir).embed(["How many books?"]), atol=1e-6)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("tracer gone")
+
+    monkeypatch.setattr(torch.jit, "trace", broken)
+    bert = load_embedder(tiny_bert_dir, trace=True)
+    assert bert.traced is None and bert.trace_note.startswith("trace failed: RuntimeError: tracer gone")
+    assert bert.embed(["how many books"]).shape == (1, 32)

