@@ -15,6 +15,12 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Under `make test`'s pytest-xdist workers (one per core), one torch/OpenMP thread per worker and per
+# process a test starts: two workers of two threads each oversubscribe CI's 2 cores (the reduced demo
+# took 818 s beside the other worker against 402 s alone). A run on one worker keeps the default.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # A run started in the background by a non-interactive shell inherits SIGINT ignored, and exec keeps an
 # ignored signal ignored in every process a test starts: the Ctrl-C tests need the default disposition.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
