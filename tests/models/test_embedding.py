@@ -83,3 +83,30 @@ def test_only_encoders_are_traced_and_a_failed_trace_keeps_the_eager_forward(tin
     bert = load_embedder(tiny_bert_dir, trace=True)
     assert bert.traced is None and bert.trace_note.startswith("trace failed: RuntimeError: tracer gone")
     assert bert.embed(["how many books"]).shape == (1, 32)
+
+
+def test_loading_and_tracing_print_nothing(tiny_bert_dir, tmp_path, capfd):
+    """The library must not print: no "Loading weights" bar, no transformers log line from the trace
+    (all-MiniLM-L6-v2's config has `loss_type: null`, which transformers logs when tracing reads it)."""
+    import json
+    import shutil
+
+    from transformers.utils import logging as hf_logging
+
+    from expertkit.models.embedding import load_embedder
+
+    model = shutil.copytree(tiny_bert_dir, tmp_path / "bert")
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "loss_type": None}))
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()  # as in a user's shell (the test session turns bars off)
+    try:
+        capfd.readouterr()
+        load_embedder(model, quantize=True, trace=True)
+        out, err = capfd.readouterr()
+        restored = hf_logging.is_progress_bar_enabled()
+    finally:
+        if not bars:
+            hf_logging.disable_progress_bar()
+    assert out == "" and err == "", (out, err)
+    assert restored

@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,24 @@ def _int8(model: Any) -> Any:
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No "Loading weights" bar and no transformers log lines while the embedder loads and traces: the
+    library must not print (tracing reads every attribute of the model, and transformers logs that
+    all-MiniLM-L6-v2's config has `loss_type: null`). Both switches are restored after."""
+    from transformers.utils import logging as hf_logging
+
+    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _mean_pooled(model: Any) -> Any:
@@ -127,13 +147,14 @@ class TextEmbedder:
 
         self.model_dir = Path(model_dir)
         self.max_tokens = max_tokens
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
-        self.model: Any = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32).eval()
-        if quantize:
-            self.model = _int8(self.model)
+        with _quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+            self.model: Any = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32).eval()
+            if quantize:
+                self.model = _int8(self.model)
+            self.traced, self.trace_note = (None, "not asked for") if not trace else (
+                _traced(self.model, self.tokenizer) if self.traceable else (None, f"{self.kind} models are not traced"))
         self.quantized = quantize
-        self.traced, self.trace_note = (None, "not asked for") if not trace else (
-            _traced(self.model, self.tokenizer) if self.traceable else (None, f"{self.kind} models are not traced"))
         self.dim = int(self.model.config.hidden_size)
         self.id = f"{self.kind}:{label or self.model_dir.name}:{_weights_identity(self.model_dir)}"
 
