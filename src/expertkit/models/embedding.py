@@ -70,15 +70,17 @@ def _int8(model: Any) -> Any:
 
 
 @contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """No "Loading weights" bar and no transformers log lines while the embedder loads and traces: the
-    library must not print (tracing reads every attribute of the model, and transformers logs that
-    all-MiniLM-L6-v2's config has `loss_type: null`). Both switches are restored after."""
+def _quiet_transformers(*, logs: bool = False) -> Iterator[None]:
+    """No "Loading weights" bar while the embedder loads (the library must not print), and with
+    ``logs`` no transformers log lines: for the trace, which reads every attribute of the model and so
+    makes transformers log that all-MiniLM-L6-v2's config has `loss_type: null`. Loading keeps its
+    warnings (a model directory with missing weights must say so). Both switches are restored."""
     from transformers.utils import logging as hf_logging
 
     bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    if logs:
+        hf_logging.set_verbosity_error()
     try:
         yield
     finally:
@@ -123,7 +125,7 @@ def _traced(model: Any, tokenizer: Any) -> tuple[Any, str | None]:
 
     pooled = _mean_pooled(model)
     try:
-        with warnings.catch_warnings(), torch.inference_mode():
+        with warnings.catch_warnings(), torch.inference_mode(), _quiet_transformers(logs=True):
             warnings.simplefilter("ignore")  # TracerWarnings about python values in the HF forward
             traced = torch.jit.trace(pooled, (ids("a short sample text"),), check_trace=False)
             probe = ids("a longer sample text, with other words in it, to check the trace keeps the length free")
@@ -150,10 +152,10 @@ class TextEmbedder:
         with _quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
             self.model: Any = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32).eval()
-            if quantize:
-                self.model = _int8(self.model)
-            self.traced, self.trace_note = (None, "not asked for") if not trace else (
-                _traced(self.model, self.tokenizer) if self.traceable else (None, f"{self.kind} models are not traced"))
+        if quantize:
+            self.model = _int8(self.model)
+        self.traced, self.trace_note = (None, "not asked for") if not trace else (
+            _traced(self.model, self.tokenizer) if self.traceable else (None, f"{self.kind} models are not traced"))
         self.quantized = quantize
         self.dim = int(self.model.config.hidden_size)
         self.id = f"{self.kind}:{label or self.model_dir.name}:{_weights_identity(self.model_dir)}"
