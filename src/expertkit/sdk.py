@@ -153,11 +153,9 @@ class Runtime:
 
     def _get_router(self) -> Any:
         if self._router is None:
-            from expertkit.models.gguf import quiet_progress_bars
             from expertkit.runtime.routing import Router
 
-            with quiet_progress_bars():  # the library never prints
-                self._router = Router.from_registry()
+            self._router = Router.from_registry()  # the embedder loads without a progress bar
         return self._router
 
     def attach(self, expert: Expert) -> str:

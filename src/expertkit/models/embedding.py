@@ -70,23 +70,18 @@ def _int8(model: Any) -> Any:
 
 
 @contextmanager
-def _quiet_transformers(*, logs: bool = False) -> Iterator[None]:
-    """No "Loading weights" bar while the embedder loads (the library must not print), and with
-    ``logs`` no transformers log lines: for the trace, which reads every attribute of the model and so
-    makes transformers log that all-MiniLM-L6-v2's config has `loss_type: null`. Loading keeps its
-    warnings (a model directory with missing weights must say so). Both switches are restored."""
+def _quiet_logs() -> Iterator[None]:
+    """No transformers log lines while tracing: the trace reads every attribute of the model, and
+    transformers logs that all-MiniLM-L6-v2's config has `loss_type: null` (the library must not
+    print). Loading keeps its warnings: a model directory with missing weights must say so."""
     from transformers.utils import logging as hf_logging
 
-    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    if logs:
-        hf_logging.set_verbosity_error()
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def _mean_pooled(model: Any) -> Any:
@@ -125,7 +120,7 @@ def _traced(model: Any, tokenizer: Any) -> tuple[Any, str | None]:
 
     pooled = _mean_pooled(model)
     try:
-        with warnings.catch_warnings(), torch.inference_mode(), _quiet_transformers(logs=True):
+        with warnings.catch_warnings(), torch.inference_mode(), _quiet_logs():
             warnings.simplefilter("ignore")  # TracerWarnings about python values in the HF forward
             traced = torch.jit.trace(pooled, (ids("a short sample text"),), check_trace=False)
             probe = ids("a longer sample text, with other words in it, to check the trace keeps the length free")
@@ -147,9 +142,11 @@ class TextEmbedder:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        from expertkit.models.gguf import quiet_progress_bars
+
         self.model_dir = Path(model_dir)
         self.max_tokens = max_tokens
-        with _quiet_transformers():
+        with quiet_progress_bars():  # every caller gets a quiet load (route, serve, chat, the SDK)
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
             self.model: Any = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32).eval()
         if quantize:

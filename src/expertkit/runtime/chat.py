@@ -313,8 +313,6 @@ def memory(engine: Any) -> dict[str, Any]:
 
 
 def _registry_router() -> Any:
-    from expertkit.models.gguf import quiet_progress_bars
     from expertkit.runtime.routing import Router
 
-    with quiet_progress_bars():  # loading the embedding model must not draw a bar in the conversation
-        return Router.from_registry()
+    return Router.from_registry()  # the embedder loads without a progress bar (models/embedding.py)
